@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.api.deps import MailerDep, SessionDep, SettingsDep
+from app.schemas.auth import (
+    Message,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    TokenPair,
+)
+from app.services import auth as auth_service
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login")
+async def login(
+    db: SessionDep, settings: SettingsDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenPair:
+    """Log in with email (as `username`) and password."""
+    return await auth_service.login(db, settings, form.username, form.password)
+
+
+@router.post("/refresh")
+async def refresh(db: SessionDep, settings: SettingsDep, body: RefreshRequest) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    return await auth_service.refresh(db, settings, body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(db: SessionDep, body: RefreshRequest) -> None:
+    """End the login that this refresh token belongs to."""
+    await auth_service.logout(db, body.refresh_token)
+
+
+@router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED)
+async def request_password_reset(
+    db: SessionDep, settings: SettingsDep, mailer: MailerDep, body: PasswordResetRequest
+) -> Message:
+    """Email a reset link. The answer is the same whether or not the email is known."""
+    await auth_service.request_password_reset(db, settings, mailer, body.email)
+    return Message(detail="If the account exists, a reset link has been sent")
+
+
+@router.post("/password-reset/confirm")
+async def confirm_password_reset(db: SessionDep, body: PasswordResetConfirm) -> Message:
+    """Set a new password with a reset token; every existing login ends."""
+    await auth_service.confirm_password_reset(db, body.token, body.new_password)
+    return Message(detail="Password updated")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.api.deps import SchedulerDep, SessionDep, SettingsDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(db: SessionDep, scheduler: SchedulerDep, settings: SettingsDep) -> JSONResponse:
+    """Database reachable and scheduler leader known. 503 when the database is down."""
+    body: dict[str, Any] = {"status": "ok", "database": "ok"}
+    try:
+        await db.execute(text("SELECT 1"))
+        leader = await scheduler.leader(db)
+    except Exception as exc:
+        body.update(status="error", database=f"unreachable: {type(exc).__name__}")
+        return JSONResponse(body, status_code=503)
+    body["scheduler"] = {
+        "enabled_here": settings.SCHEDULER_ENABLED,
+        "leader": leader.model_dump(mode="json"),
+    }
+    if not leader.alive:
+        body["status"] = "degraded"
+    return JSONResponse(body)

@@ -1,0 +1,137 @@
+"""Task admin API (superuser only). Static paths are declared before `/{job_id}`:
+routes match in order, and `/system/stats` would otherwise reach `/{job_id}/stats`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.api.deps import SchedulerDep, SessionDep, SuperUser
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.schemas.task import (
+    JobActionResponse,
+    JobCreate,
+    JobInfo,
+    JobPage,
+    JobStatsResponse,
+    JobUpdate,
+    SystemStats,
+    TaskExecutionDetail,
+    TaskExecutionResponse,
+    TaskInfo,
+    TriggerPreview,
+    TriggerPreviewResponse,
+)
+from app.services import task as task_service
+from app.tasks.manager import TaskManager
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+JobId = Annotated[str, Path(max_length=191)]
+
+
+@router.get("")
+async def list_jobs(
+    db: SessionDep,
+    _: SuperUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    """All jobs, by id, a page at a time."""
+    return await task_service.list_jobs(db, limit=limit, offset=offset)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, body: JobCreate
+) -> JobInfo:
+    """Create a job that runs a registered task on a trigger."""
+    return await task_service.create_job(db, scheduler, body)
+
+
+@router.get("/system/stats")
+async def system_stats(db: SessionDep, scheduler: SchedulerDep, _: SuperUser) -> SystemStats:
+    """Job counts (paused ones too), the scheduler leader, and recent outcomes."""
+    return await task_service.system_stats(db, scheduler)
+
+
+@router.get("/registry")
+async def list_registered_tasks(_: SuperUser) -> list[TaskInfo]:
+    """The tasks a job can run, with the JSON schema of their params."""
+    return task_service.list_tasks()
+
+
+@router.post("/preview")
+async def preview_trigger(_: SuperUser, body: TriggerPreview) -> TriggerPreviewResponse:
+    """The next fire times of a trigger, validated as job creation validates it."""
+    return task_service.preview(body)
+
+
+@router.get("/executions/{execution_id}", response_model=TaskExecutionDetail)
+async def get_execution(db: SessionDep, _: SuperUser, execution_id: int) -> TaskExecution:
+    """One run, with its traceback."""
+    return await TaskManager(db).get_execution(execution_id)
+
+
+@router.get("/{job_id}")
+async def get_job(db: SessionDep, _: SuperUser, job_id: JobId) -> JobInfo:
+    return await task_service.get_job(db, job_id)
+
+
+@router.patch("/{job_id}")
+async def update_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId, body: JobUpdate
+) -> JobInfo:
+    """Change a job. Its schedule moves only if its trigger changes; paused stays paused."""
+    return await task_service.update_job(db, scheduler, job_id, body)
+
+
+@router.delete("/{job_id}")
+async def delete_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+) -> JobActionResponse:
+    return await task_service.job_action(db, scheduler, job_id, "remove")
+
+
+@router.post("/{job_id}/pause")
+async def pause_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+) -> JobActionResponse:
+    return await task_service.job_action(db, scheduler, job_id, "pause")
+
+
+@router.post("/{job_id}/resume")
+async def resume_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+) -> JobActionResponse:
+    return await task_service.job_action(db, scheduler, job_id, "resume")
+
+
+@router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED)
+async def run_job(
+    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+) -> JobActionResponse:
+    """Run now, through the scheduler (recorded as `manual`; 409 if already running at
+    its instance limit). The schedule does not move."""
+    return await task_service.job_action(db, scheduler, job_id, "run")
+
+
+@router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
+async def list_executions(
+    db: SessionDep,
+    _: SuperUser,
+    job_id: JobId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: ExecutionStatus | None = None,
+    trigger: ExecutionTrigger | None = None,
+) -> Sequence[TaskExecution]:
+    """Runs of a job, newest first (also after the job itself was deleted)."""
+    return await TaskManager(db).get_job_executions(job_id, limit, offset, status, trigger)
+
+
+@router.get("/{job_id}/stats")
+async def job_stats(db: SessionDep, _: SuperUser, job_id: JobId) -> JobStatsResponse:
+    return await TaskManager(db).get_job_stats(job_id)

@@ -1,0 +1,123 @@
+"""`reddit-bot`: serve the API (with a scheduler candidate), run a scheduler alone,
+migrate, create a superuser."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from app.core.config import get_settings
+
+cli = typer.Typer(help="reddit-bot-backend", no_args_is_help=True)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from app.db.migrate import upgrade
+
+    _logging()
+    upgrade(get_settings().sync_database_url)
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate")] = False,
+) -> None:
+    """Migrate, then serve the API. With SCHEDULER_ENABLED (the default) each process is
+    also a scheduler candidate; exactly one of them leads."""
+    import uvicorn
+
+    from app.db.migrate import upgrade
+
+    _logging()
+    settings = get_settings()
+    if not no_migrate:
+        upgrade(settings.sync_database_url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        timeout_graceful_shutdown=int(settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS) + 5,
+    )
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run a scheduler candidate without the API (waits as a standby if another leads)."""
+    from app.db.migrate import upgrade
+    from app.tasks.service import SchedulerService
+
+    _logging()
+    settings = get_settings()
+    upgrade(settings.sync_database_url)
+    service = SchedulerService(settings)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        await service.run()
+
+    asyncio.run(main())
+
+
+@cli.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ],
+) -> None:
+    """Create a superuser (or report that the email is taken)."""
+    from pydantic import ValidationError
+
+    from app.db.migrate import upgrade
+    from app.db.session import Database
+    from app.schemas.user import UserCreate
+    from app.services.user import ensure_superuser
+
+    settings = get_settings()
+    try:
+        UserCreate(email=email, password=password)
+    except ValidationError as exc:
+        typer.echo(f"invalid input: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    upgrade(settings.sync_database_url)
+
+    async def create() -> bool:
+        database = Database(settings.DATABASE_URL)
+        try:
+            async with database.transaction() as db:
+                _, created = await ensure_superuser(db, email, password)
+            return created
+        finally:
+            await database.dispose()
+
+    if asyncio.run(create()):
+        typer.echo(f"superuser {email} created")
+    else:
+        typer.echo(f"a user with email {email} already exists; nothing changed", err=True)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,112 @@
+"""Application settings, read from the environment (and `.env` when present)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/reddit_bot.db"
+INSECURE_SECRET = "change-me-in-production-please-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    PROJECT_NAME: str = "reddit-bot-backend"
+    ENVIRONMENT: Literal["development", "production", "test"] = "development"
+    DATABASE_URL: str = DEFAULT_SQLITE_URL
+    SECRET_KEY: str = INSECURE_SECRET
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1)
+    PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=1)
+    PASSWORD_RESET_URL: str = "http://127.0.0.1:8000/reset-password"
+
+    FIRST_SUPERUSER_EMAIL: str | None = None
+    FIRST_SUPERUSER_PASSWORD: str | None = None
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 587
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_FROM: str = "noreply@localhost"
+    SMTP_TLS: bool = True
+
+    SCHEDULER_ENABLED: bool = True
+    SCHEDULER_FAILOVER_SECONDS: float = Field(default=10.0, gt=0)
+    # How long an API write waits for the scheduler leader to apply it.
+    SCHEDULER_COMMAND_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0)
+    # How often the leader looks for commands when no notification wakes it.
+    SCHEDULER_POLL_SECONDS: float = Field(default=0.5, gt=0)
+    # Running jobs get this long to finish on shutdown before they are cancelled.
+    SCHEDULER_SHUTDOWN_GRACE_SECONDS: float = Field(default=10.0, ge=0)
+    TASK_DEFAULT_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0)
+
+    TOKEN_RETENTION_DAYS: int = Field(default=0, ge=0)
+    SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
+    CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)
+    EXECUTION_RETENTION_DAYS: int = Field(default=30, ge=1)
+
+    REDDIT_CLIENT_ID: str | None = None
+    REDDIT_CLIENT_SECRET: str | None = None
+    REDDIT_USER_AGENT: str = "python:reddit-bot-backend:0.1.0 (by /u/reddit-bot-backend)"
+    REDDIT_API_URL: str = "https://oauth.reddit.com"
+    REDDIT_AUTH_URL: str = "https://www.reddit.com"
+    REDDIT_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
+    REDDIT_MAX_RETRIES: int = Field(default=4, ge=0)
+    REDDIT_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        url = make_url(value)
+        if url.drivername == "postgresql" or url.drivername == "postgres":
+            return str(url.set(drivername="postgresql+asyncpg").render_as_string(False))
+        if url.drivername == "sqlite":
+            return str(url.set(drivername="sqlite+aiosqlite").render_as_string(False))
+        if url.drivername not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            raise ValueError(
+                "DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, "
+                f"not {url.drivername}://"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def sync_database_url(self) -> str:
+        """The URL the synchronous job store and Alembic use, derived from DATABASE_URL.
+
+        Only the driver changes: psycopg 3 for PostgreSQL (the driver we ship; plain
+        `postgresql://` would mean psycopg2), the standard sqlite3 module for SQLite.
+        """
+        url = make_url(self.DATABASE_URL)
+        if url.get_backend_name() == "postgresql":
+            query = dict(url.query)
+            # asyncpg spells TLS `ssl=`, libpq spells it `sslmode=`.
+            if "ssl" in query and "sslmode" not in query:
+                query["sslmode"] = query.pop("ssl")
+            url = url.set(drivername="postgresql+psycopg", query=query)
+        else:
+            url = url.set(drivername="sqlite")
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.DATABASE_URL).database
+        if not database or database == ":memory:":
+            return None
+        return Path(database)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

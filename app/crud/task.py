@@ -1,0 +1,42 @@
+"""Reads of APScheduler's `apscheduler_jobs` table (writes belong to the leader's job
+store). `next_run_time` NULL means paused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.scheduler import APSchedulerJob
+
+
+async def get(db: AsyncSession, job_id: str) -> APSchedulerJob | None:
+    return await db.get(APSchedulerJob, job_id)
+
+
+async def list_page(db: AsyncSession, *, limit: int, offset: int) -> Sequence[APSchedulerJob]:
+    query = select(APSchedulerJob).order_by(APSchedulerJob.id).limit(limit).offset(offset)
+    return (await db.scalars(query)).all()
+
+
+async def counts(db: AsyncSession) -> tuple[int, int]:
+    """(all jobs, paused jobs) in one query."""
+    row = (
+        await db.execute(
+            select(func.count(), func.count().filter(APSchedulerJob.next_run_time.is_(None)))
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def ids_by_prefix(db: AsyncSession) -> dict[str, int]:
+    """Job counts by id prefix (`bot`, `cleanup`, ...), as the design's `task_types`."""
+    job_id = APSchedulerJob.id
+    if db.get_bind().dialect.name == "postgresql":
+        prefix = func.split_part(job_id, "_", 1)
+    else:
+        cut = func.instr(job_id, "_")
+        prefix = case((cut > 0, func.substr(job_id, 1, cut - 1)), else_=job_id)
+    rows = await db.execute(select(prefix, func.count()).group_by(prefix))
+    return {str(name or "other"): int(count) for name, count in rows.all()}

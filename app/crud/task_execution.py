@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Select, and_, case, cast, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+
+FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED)
+
+
+async def insert_unless_slot_taken(db: AsyncSession, **values: Any) -> int | None:
+    """Insert a row; None if a row for the same `(job_id, scheduled_at)` exists already.
+
+    This is the exactly-once guard: whoever inserts a slot's row first runs it."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(TaskExecution)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["job_id", "scheduled_at"])
+        .returning(TaskExecution.id)
+    )
+    return (await db.execute(statement)).scalar_one_or_none()
+
+
+async def finish(db: AsyncSession, execution_id: int, **values: Any) -> None:
+    await db.execute(
+        update(TaskExecution).where(TaskExecution.id == execution_id).values(**values)
+    )
+
+
+async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) -> int:
+    """Mark rows still `running` from any other process as interrupted: that process
+    died or lost leadership before it could write the outcome."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(
+            TaskExecution.status == ExecutionStatus.RUNNING,
+            (TaskExecution.runner != keep_runner) | TaskExecution.runner.is_(None),
+        )
+        .values(
+            status=ExecutionStatus.INTERRUPTED,
+            completed_at=now,
+            error_message="The process running this job stopped before it finished",
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get(db: AsyncSession, execution_id: int) -> TaskExecution | None:
+    return await db.get(TaskExecution, execution_id)
+
+
+async def list_for_job(
+    db: AsyncSession,
+    job_id: str,
+    *,
+    limit: int,
+    offset: int = 0,
+    status: ExecutionStatus | None = None,
+    trigger: ExecutionTrigger | None = None,
+) -> Sequence[TaskExecution]:
+    query = select(TaskExecution).where(TaskExecution.job_id == job_id)
+    if status is not None:
+        query = query.where(TaskExecution.status == status)
+    if trigger is not None:
+        query = query.where(TaskExecution.trigger == trigger)
+    query = query.order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
+    return (await db.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def list_running(db: AsyncSession, limit: int = 100) -> Sequence[TaskExecution]:
+    query = (
+        select(TaskExecution)
+        .where(TaskExecution.status == ExecutionStatus.RUNNING)
+        .order_by(TaskExecution.started_at)
+        .limit(limit)
+    )
+    return (await db.scalars(query)).all()
+
+
+def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
+    success = TaskExecution.status == ExecutionStatus.SUCCESS
+    failure = TaskExecution.status.in_(FAILURE_STATUSES)
+    columns: list[Any] = [
+        func.count(TaskExecution.id).label("total"),
+        func.count(case((success, 1))).label("successful"),
+        func.count(case((failure, 1))).label("failed"),
+        func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
+        func.avg(case((success, TaskExecution.duration_seconds))).label("avg_duration"),
+        func.max(case((success, TaskExecution.started_at))).label("last_success"),
+        func.max(case((failure, TaskExecution.started_at))).label("last_failure"),
+        func.max(TaskExecution.started_at).label("last_run"),
+    ]
+    if is_postgresql:
+        columns.append(
+            func.percentile_cont(0.95)
+            .within_group(TaskExecution.duration_seconds)
+            .filter(success)
+            .label("p95_duration")
+        )
+    query = select(*columns)
+    if job_id is not None:
+        query = query.where(TaskExecution.job_id == job_id)
+    return query
+
+
+async def stats(db: AsyncSession, job_id: str | None) -> dict[str, Any]:
+    """Counts, average, last times and p95 duration in one aggregate (PostgreSQL); SQLite
+    has no percentile function, so there p95 is one extra indexed lookup."""
+    is_postgresql = db.get_bind().dialect.name == "postgresql"
+    row = (await db.execute(_stats_query(job_id, is_postgresql))).mappings().one()
+    result = dict(row)
+    if not is_postgresql:
+        result["p95_duration"] = await _p95_duration_sqlite(db, job_id, int(row["successful"]))
+    for key in ("last_success", "last_failure", "last_run"):
+        result[key] = _as_utc(result[key])
+    return result
+
+
+async def _p95_duration_sqlite(db: AsyncSession, job_id: str | None, successful: int) -> float | None:
+    if successful == 0:
+        return None
+    where = [TaskExecution.status == ExecutionStatus.SUCCESS]
+    if job_id is not None:
+        where.append(TaskExecution.job_id == job_id)
+    offset = min(successful - 1, int(0.95 * (successful - 1) + 0.5))
+    query = (
+        select(cast(TaskExecution.duration_seconds, Float))
+        .where(and_(*where))
+        .order_by(TaskExecution.duration_seconds)
+        .limit(1)
+        .offset(offset)
+    )
+    return await db.scalar(query)
+
+
+def _as_utc(value: Any) -> Any:
+    # Aggregates bypass the column type, so SQLite hands back text or naive values.
+    from app.db.types import UTCDateTime
+
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return UTCDateTime().process_result_value(value, sqlite.dialect())
+
+
+async def status_counts_since(db: AsyncSession, since: datetime) -> dict[str, int]:
+    query = (
+        select(TaskExecution.status, func.count())
+        .where(TaskExecution.started_at >= since)
+        .group_by(TaskExecution.status)
+    )
+    return {str(status): int(count) for status, count in (await db.execute(query)).all()}
+
+
+async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
+    """One set-based DELETE, never rows loaded one by one. Rows still running are kept."""
+    result = await db.execute(
+        delete(TaskExecution).where(
+            TaskExecution.created_at < cutoff, TaskExecution.status != ExecutionStatus.RUNNING
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

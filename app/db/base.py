@@ -1,0 +1,26 @@
+"""Every model, imported so `Base.metadata` is complete (Alembic and tests use it)."""
+
+from app.db.base_class import Base
+from app.models.bot_config import BotConfig
+from app.models.password_reset import PasswordReset
+from app.models.reddit_content import RedditComment, RedditPost
+from app.models.scheduler import APSchedulerJob, SchedulerCommand, SchedulerLeader
+from app.models.scrape_session import ScrapeSession
+from app.models.task_execution import TaskExecution
+from app.models.token import RefreshToken
+from app.models.user import User
+
+__all__ = [
+    "APSchedulerJob",
+    "Base",
+    "BotConfig",
+    "PasswordReset",
+    "RedditComment",
+    "RedditPost",
+    "RefreshToken",
+    "SchedulerCommand",
+    "SchedulerLeader",
+    "ScrapeSession",
+    "TaskExecution",
+    "User",
+]

@@ -1,0 +1,65 @@
+"""The FastAPI application. `create_app(settings)` builds it; `app` is the default."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.api.v1.router import router as v1_router
+from app.api.v1.routes import health_routes
+from app.core.config import Settings, get_settings
+from app.core.email import email_sender_for
+from app.core.errors import AppError
+from app.db.session import Database
+from app.services.user import ensure_superuser
+from app.tasks.client import SchedulerClient
+from app.tasks.service import SchedulerService
+
+logger = logging.getLogger(__name__)
+
+
+async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.DATABASE_URL)
+        service = SchedulerService(settings) if settings.SCHEDULER_ENABLED else None
+        app.state.settings = settings
+        app.state.db = database
+        app.state.mailer = email_sender_for(settings)
+        app.state.scheduler_service = service
+        app.state.scheduler_client = SchedulerClient(settings, database, service)
+        if settings.FIRST_SUPERUSER_EMAIL and settings.FIRST_SUPERUSER_PASSWORD:
+            async with database.transaction() as db:
+                await ensure_superuser(
+                    db, settings.FIRST_SUPERUSER_EMAIL, settings.FIRST_SUPERUSER_PASSWORD
+                )
+        if service is not None:
+            service.start_in_thread()
+        try:
+            yield
+        finally:
+            if service is not None:
+                service.join(timeout=settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS + 15)
+            await database.dispose()
+
+    app = FastAPI(
+        title="reddit-bot-backend",
+        description="Reddit scraping bots with a persistent, observable task scheduler.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(AppError, app_error_handler)
+    app.include_router(v1_router, prefix="/api/v1")
+    app.include_router(health_routes.router, include_in_schema=False)
+    return app

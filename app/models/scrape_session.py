@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base_class import Base
+from app.db.types import UTCDateTime, str_enum, utcnow
+
+
+class SessionType(enum.StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class SessionStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ScrapeSession(Base):
+    __tablename__ = "scrape_sessions"
+    __table_args__ = (Index("ix_scrape_sessions_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_config_id: Mapped[int] = mapped_column(
+        ForeignKey("bot_configs.id", ondelete="CASCADE"), index=True
+    )
+    session_type: Mapped[SessionType] = mapped_column(str_enum(SessionType))
+    status: Mapped[SessionStatus] = mapped_column(
+        str_enum(SessionStatus), default=SessionStatus.PENDING
+    )
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    posts_found: Mapped[int] = mapped_column(Integer, default=0)
+    posts_new: Mapped[int] = mapped_column(Integer, default=0)
+    comments_found: Mapped[int] = mapped_column(Integer, default=0)
+    comments_new: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base_class import Base
+from app.db.types import JSONType, UTCDateTime, str_enum, utcnow
+
+
+class ExecutionStatus(enum.StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    RUNNING = "running"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class ExecutionTrigger(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class TaskExecution(Base):
+    """One row per run attempt of a job, written before the run starts.
+
+    The unique `(job_id, scheduled_at)` index is what makes a fire time run at most
+    once: a second scheduler that reaches the same slot fails to insert and skips.
+    Manual runs have no fire time (NULL never conflicts).
+    """
+
+    __tablename__ = "task_executions"
+    __table_args__ = (
+        Index("uq_task_executions_job_slot", "job_id", "scheduled_at", unique=True),
+        Index("ix_task_executions_job_started", "job_id", "started_at"),
+        Index("ix_task_executions_created_at", "created_at"),
+        Index("ix_task_executions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(191))
+    job_name: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[ExecutionStatus] = mapped_column(str_enum(ExecutionStatus))
+    trigger: Mapped[ExecutionTrigger] = mapped_column(str_enum(ExecutionTrigger))
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_traceback: Mapped[str | None] = mapped_column(Text)
+    # Which process ran it ("host:pid:boot-id"), to close its rows if it dies.
+    runner: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

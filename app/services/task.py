@@ -1,0 +1,202 @@
+"""The task admin API's rules: jobs read from the store, changes validated here and
+applied by the scheduler leader, history and stats from `TaskManager`."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, Invalid, NotFound
+from app.crud import task as job_crud
+from app.crud import task_execution as execution_crud
+from app.models.scheduler import APSchedulerJob
+from app.schemas.task import (
+    JobActionResponse,
+    JobCreate,
+    JobInfo,
+    JobPage,
+    JobUpdate,
+    SystemStats,
+    TaskInfo,
+    TriggerPreview,
+    TriggerPreviewResponse,
+)
+from app.tasks import triggers
+from app.tasks.client import SchedulerClient
+from app.tasks.jobs.cleanup import BUILTIN_JOB_IDS
+from app.tasks.registry import UnknownTask, registry
+from app.tasks.scheduler import BOT_JOB_PREFIX
+
+
+def job_info(row: APSchedulerJob) -> JobInfo:
+    """A stored job as `JobInfo`, read from its pickled state without importing (or
+    running) anything of the job's own."""
+    state: dict[str, Any] = pickle.loads(row.job_state)
+    kwargs: dict[str, Any] = state.get("kwargs") or {}
+    trigger = state["trigger"]
+    next_run = state.get("next_run_time")
+    bot_config_id = (
+        int(row.id.removeprefix(BOT_JOB_PREFIX))
+        if row.id.startswith(BOT_JOB_PREFIX) and row.id.removeprefix(BOT_JOB_PREFIX).isdigit()
+        else None
+    )
+    return JobInfo(
+        id=row.id,
+        name=state.get("name") or row.id,
+        trigger=str(trigger),
+        next_run_time=next_run.astimezone(UTC) if next_run else None,
+        pending=False,
+        paused=next_run is None,
+        task=kwargs.get("task"),
+        params=kwargs.get("params"),
+        trigger_spec=triggers.describe_trigger(trigger),
+        timeout_seconds=kwargs.get("timeout_seconds"),
+        builtin=row.id in BUILTIN_JOB_IDS,
+        bot_config_id=bot_config_id,
+        func=state.get("func"),
+        args=list(state.get("args") or []),
+        kwargs=kwargs,
+        executor=state.get("executor"),
+        max_instances=state.get("max_instances"),
+        misfire_grace_time=state.get("misfire_grace_time"),
+        coalesce=state.get("coalesce"),
+    )
+
+
+async def list_jobs(db: AsyncSession, *, limit: int, offset: int) -> JobPage:
+    rows = await job_crud.list_page(db, limit=limit, offset=offset)
+    total, _ = await job_crud.counts(db)
+    return JobPage(items=[job_info(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+async def get_job(db: AsyncSession, job_id: str) -> JobInfo:
+    row = await job_crud.get(db, job_id)
+    if row is None:
+        raise NotFound(f"Job {job_id!r} not found")
+    return job_info(row)
+
+
+def list_tasks() -> list[TaskInfo]:
+    return [
+        TaskInfo(
+            name=t.name,
+            description=t.description,
+            params_schema=t.params_model.model_json_schema(),
+            default_timeout_seconds=t.default_timeout_seconds,
+        )
+        for t in registry.all()
+    ]
+
+
+def _check_task(task: str, params: dict[str, Any]) -> None:
+    try:
+        definition = registry.get(task)
+    except UnknownTask:
+        known = ", ".join(t.name for t in registry.all())
+        raise Invalid(f"unknown task {task!r}; registered tasks: {known}", field="task") from None
+    try:
+        definition.params_model.model_validate(params)
+    except ValidationError as exc:
+        raise Invalid(
+            [
+                {
+                    "loc": ["body", "params", *map(str, err["loc"])],
+                    "msg": err["msg"],
+                    "type": err["type"],
+                }
+                for err in exc.errors()
+            ]
+        ) from None
+
+
+def _check_trigger(spec: Any) -> None:
+    try:
+        triggers.check_fires(spec)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="trigger") from None
+
+
+def _check_managed(job_id: str, action: str) -> None:
+    if job_id in BUILTIN_JOB_IDS:
+        raise Conflict(f"Job {job_id!r} is built in and cannot be {action}; pause it instead")
+    if job_id.startswith(BOT_JOB_PREFIX):
+        raise Conflict(
+            f"Job {job_id!r} follows its bot config and cannot be {action} here; change the "
+            "bot config (auto_scrape_enabled, is_active, scrape_interval_hours) instead"
+        )
+
+
+async def create_job(db: AsyncSession, client: SchedulerClient, data: JobCreate) -> JobInfo:
+    _check_managed(data.id, "created")
+    _check_task(data.task, data.params)
+    _check_trigger(data.trigger)
+    if await job_crud.get(db, data.id) is not None:
+        raise Conflict(f"A job with id {data.id!r} already exists")
+    await client.submit("add", data.id, data.model_dump(mode="json"))
+    return await get_job(db, data.id)
+
+
+async def update_job(
+    db: AsyncSession, client: SchedulerClient, job_id: str, data: JobUpdate
+) -> JobInfo:
+    current = await get_job(db, job_id)
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    if job_id.startswith(BOT_JOB_PREFIX) and {"task", "params", "trigger"} & changes.keys():
+        _check_managed(job_id, "given another task or trigger")
+    if job_id in BUILTIN_JOB_IDS and {"task", "params"} & changes.keys():
+        raise Conflict(f"Job {job_id!r} is built in; its task cannot change")
+    if "task" in changes or "params" in changes:
+        _check_task(
+            changes.get("task") or current.task or "",
+            changes.get("params") if changes.get("params") is not None else current.params or {},
+        )
+    if data.trigger is not None:
+        _check_trigger(data.trigger)
+    for key in ("name", "task", "params", "trigger", "max_instances", "coalesce"):
+        if key in changes and changes[key] is None:
+            raise Invalid(f"{key} cannot be null", field=key)
+    if changes:
+        await client.submit("modify", job_id, changes)
+    return await get_job(db, job_id)
+
+
+async def job_action(
+    db: AsyncSession, client: SchedulerClient, job_id: str, action: str
+) -> JobActionResponse:
+    await get_job(db, job_id)
+    if action == "remove":
+        _check_managed(job_id, "deleted")
+    result = await client.submit(action, job_id)
+    return JobActionResponse(
+        status=str(result.get("status", action)),
+        job_id=job_id,
+        execution_id=result.get("execution_id"),
+    )
+
+
+def preview(data: TriggerPreview) -> TriggerPreviewResponse:
+    _check_trigger(data.trigger)
+    trigger = triggers.build_trigger(data.trigger)
+    return TriggerPreviewResponse(
+        trigger=str(trigger), next_fire_times=triggers.next_fire_times(trigger, data.count)
+    )
+
+
+async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats:
+    total, paused = await job_crud.counts(db)
+    leader = await client.leader(db)
+    since = datetime.now(UTC) - timedelta(hours=24)
+    return SystemStats(
+        total_jobs=total,
+        active_jobs=total - paused,
+        paused_jobs=paused,
+        task_types=await job_crud.ids_by_prefix(db),
+        scheduler_running=leader.alive,
+        leader=leader,
+        running_executions=len(await execution_crud.list_running(db, limit=10_000)),
+        last_24h=await execution_crud.status_counts_since(db, since),
+    )

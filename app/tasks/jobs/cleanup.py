@@ -1,0 +1,79 @@
+"""The built-in maintenance jobs, with the design's ids and schedules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.crud import password_reset as reset_crud
+from app.crud import reddit_content as content_crud
+from app.crud import scrape_session as session_crud
+from app.crud import token as token_crud
+from app.services.auth import ROTATED_TOKEN_MEMORY
+from app.tasks.manager import TaskManager
+from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
+from app.tasks.triggers import CronSpec, IntervalSpec
+
+
+@registry.task("cleanup_expired_tokens", "Delete expired refresh and password-reset tokens")
+async def cleanup_expired_tokens(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    refresh = await token_crud.delete_expired(ctx.db, now, revoked_before=now - ROTATED_TOKEN_MEMORY)
+    reset = await reset_crud.delete_expired(ctx.db, now)
+    return {
+        "expired_refresh_tokens": refresh,
+        "expired_reset_tokens": reset,
+        "total_cleaned": refresh + reset,
+    }
+
+
+@registry.task("cleanup_old_sessions", "Delete scrape sessions older than the retention")
+async def cleanup_old_sessions(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
+    cutoff = datetime.now(UTC) - timedelta(days=ctx.settings.SESSION_RETENTION_DAYS)
+    return {"deleted_sessions": await session_crud.delete_older_than(ctx.db, cutoff)}
+
+
+@registry.task("cleanup_old_content", "Delete Reddit posts and comments older than the retention")
+async def cleanup_old_content(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
+    cutoff = datetime.now(UTC) - timedelta(days=ctx.settings.CONTENT_RETENTION_DAYS)
+    posts, comments = await content_crud.delete_older_than(ctx.db, cutoff)
+    return {"deleted_posts": posts, "deleted_comments": comments}
+
+
+@registry.task("cleanup_execution_history", "Delete task execution history past the retention")
+async def cleanup_execution_history(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
+    deleted = await TaskManager(ctx.db).cleanup_old_executions(
+        ctx.settings.EXECUTION_RETENTION_DAYS
+    )
+    return {"deleted_executions": deleted}
+
+
+BUILTIN_JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        id="cleanup_tokens",
+        name="Clean up expired tokens",
+        task="cleanup_expired_tokens",
+        trigger=IntervalSpec(hours=1),
+    ),
+    JobSpec(
+        id="cleanup_sessions",
+        name="Clean up old scrape sessions",
+        task="cleanup_old_sessions",
+        trigger=CronSpec(hour=2, minute=0),
+    ),
+    JobSpec(
+        id="cleanup_content",
+        name="Clean up old Reddit content",
+        task="cleanup_old_content",
+        # The design's day_of_week=6 is Sunday in APScheduler 3 numbering; a name says so
+        # in every version.
+        trigger=CronSpec(day_of_week="sun", hour=2, minute=30),
+    ),
+    JobSpec(
+        id="cleanup_executions",
+        name="Clean up execution history",
+        task="cleanup_execution_history",
+        trigger=CronSpec(hour=3, minute=0),
+    ),
+)
+BUILTIN_JOB_IDS = frozenset(job.id for job in BUILTIN_JOBS)

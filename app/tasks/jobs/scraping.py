@@ -1,0 +1,80 @@
+"""Scraping jobs: one `scrape_bot` job per bot config with auto-scrape on, kept in step
+with `bot_configs` by the bot config API and by reconciliation at leader start."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.crud import bot_config as bot_config_crud
+from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
+from app.tasks.triggers import IntervalSpec
+
+if TYPE_CHECKING:
+    from app.tasks.scheduler import EnhancedScheduler
+
+logger = logging.getLogger(__name__)
+
+
+class ScrapeBotParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bot_config_id: int = Field(ge=1)
+
+
+def bot_job_id(bot_config_id: int) -> str:
+    return f"bot_scraping_{bot_config_id}"
+
+
+def bot_job_spec(bot_config_id: int, interval_hours: int) -> JobSpec:
+    return JobSpec(
+        id=bot_job_id(bot_config_id),
+        name=f"Bot-{bot_config_id} auto-scrape",
+        task="scrape_bot",
+        params={"bot_config_id": bot_config_id},
+        trigger=IntervalSpec(hours=interval_hours),
+    )
+
+
+@registry.task("scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams)
+async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any]:
+    from app.models.scrape_session import SessionType
+    from app.services.scraping.orchestrator import ScrapingOrchestrator
+
+    return await ScrapingOrchestrator(ctx.database, ctx.settings).execute_scraping_session(
+        ctx.db, params.bot_config_id, SessionType.AUTO
+    )
+
+
+@registry.task("auto_scraping_batch", "Scrape Reddit for every bot config with auto-scrape on")
+async def auto_scraping_task(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
+    from app.services.scraping.orchestrator import ScrapingOrchestrator
+
+    results = await ScrapingOrchestrator(ctx.database, ctx.settings).execute_auto_scraping(ctx.db)
+    successful = sum(1 for r in results if r.get("status") == "completed")
+    return {
+        "total_configs": len(results),
+        "successful": successful,
+        "failed": len(results) - successful,
+        "details": results,
+    }
+
+
+async def reconcile_bot_jobs(scheduler: EnhancedScheduler) -> None:
+    """Make the stored bot jobs match `bot_configs`: add the missing, fix changed
+    intervals, remove orphans. An unchanged job keeps its next run time."""
+    async with scheduler.database.transaction() as db:
+        wanted = await bot_config_crud.auto_scrape_intervals(db)
+    existing = scheduler.bot_job_ids()
+    removed = 0
+    for job_id in existing - {bot_job_id(i) for i in wanted}:
+        scheduler.remove_job(job_id)
+        removed += 1
+    changed = 0
+    for bot_config_id, hours in wanted.items():
+        if scheduler.ensure_job(bot_job_spec(bot_config_id, hours)) != "unchanged":
+            changed += 1
+    if removed or changed:
+        logger.info("bot jobs reconciled: %d added or changed, %d removed", changed, removed)

@@ -1,0 +1,106 @@
+"""The tasks a job can run, by name. Jobs store only a task name and JSON params, so
+the API can create jobs from this list and never from an arbitrary callable."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.db.session import Database
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a running task gets: a session committed when the task returns (rolled back
+    if it raises), the database for tasks that commit in steps, and the settings."""
+
+    db: AsyncSession
+    database: Database
+    settings: Settings
+    job_id: str | None
+
+
+P = TypeVar("P", bound=BaseModel)
+TaskFunc = Callable[[TaskContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    name: str
+    description: str
+    func: TaskFunc
+    params_model: type[BaseModel]
+    default_timeout_seconds: float | None
+
+
+class UnknownTask(LookupError):
+    pass
+
+
+class TaskRegistry:
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskDefinition] = {}
+
+    def task(
+        self,
+        name: str,
+        description: str,
+        params: type[P] = NoParams,  # type: ignore[assignment]
+        timeout_seconds: float | None = None,
+    ) -> Callable[[Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]]:
+        def register(
+            func: Callable[[TaskContext, P], Awaitable[Any]],
+        ) -> Callable[[TaskContext, P], Awaitable[Any]]:
+            if name in self._tasks and self._tasks[name].func is not func:
+                raise ValueError(f"task {name!r} is already registered")
+            self._tasks[name] = TaskDefinition(name, description, func, params, timeout_seconds)
+            return func
+
+        return register
+
+    def get(self, name: str) -> TaskDefinition:
+        _load_builtin_tasks()
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTask(name) from None
+
+    def all(self) -> list[TaskDefinition]:
+        _load_builtin_tasks()
+        return sorted(self._tasks.values(), key=lambda t: t.name)
+
+
+registry = TaskRegistry()
+
+
+def _load_builtin_tasks() -> None:
+    # Imported on first use rather than at import time: the job modules import
+    # services that import this module.
+    import app.tasks.jobs.cleanup
+    import app.tasks.jobs.scraping  # noqa: F401
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as code or a request wants it: which task, with what params, on what
+    trigger. The scheduler turns it into an APScheduler job on the runner entry point."""
+
+    id: str
+    name: str
+    task: str
+    trigger: Any  # a triggers.TriggerSpec
+    params: dict[str, Any] | None = None
+    timeout_seconds: float | None = None
+    max_instances: int = 1
+    # None: a late run still runs (once, coalesced) instead of being dropped.
+    misfire_grace_time: int | None = None
+    coalesce: bool = True
