@@ -1,0 +1,64 @@
+# Needs only Python 3.11+ with pip: a private venv gets uv, uv installs the locked
+# dependencies into .venv.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install install-dev run migrate scheduler test test-sqlite test-postgres lint format bench bench-quick clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
+
+install: $(UV)
+	$(UV) sync --frozen --no-dev
+
+install-dev: $(UV)
+	$(UV) sync --frozen
+
+run: install
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/reddit-bot serve
+
+migrate: install
+	$(VENV)/bin/reddit-bot migrate
+
+scheduler: install
+	$(VENV)/bin/reddit-bot scheduler
+
+# SQLite always; PostgreSQL as well when TEST_DATABASE_URL is set. Fails if either fails.
+test: install-dev
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
+		TEST_BACKEND=postgresql $(VENV)/bin/pytest -q -p no:cacheprovider; \
+	else \
+		echo "--- TEST_DATABASE_URL is not set: PostgreSQL run skipped"; \
+	fi
+
+test-sqlite: install-dev
+	$(VENV)/bin/pytest -q
+
+test-postgres: install-dev
+	TEST_BACKEND=postgresql $(VENV)/bin/pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install-dev
+	$(VENV)/bin/python -m bench
+
+bench-quick: install-dev
+	$(VENV)/bin/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,221 @@
+"""Test fixtures: a real, migrated database (SQLite always; PostgreSQL when
+`TEST_BACKEND=postgresql` and `TEST_DATABASE_URL` are set), emptied after each test,
+and the real app served over ASGI with its scheduler thread running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings
+from app.db.base import Base
+from app.db.migrate import upgrade
+from app.db.session import Database, sqlite_pragmas
+from app.main import create_app
+
+BACKEND = os.environ.get("TEST_BACKEND", "sqlite")
+PASSWORD = "correct-horse-battery"
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.exit("TEST_BACKEND=postgresql needs TEST_DATABASE_URL", returncode=2)
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database for the whole run: a fresh SQLite file, or the PostgreSQL
+    scratch database with its schema dropped and migrated from nothing."""
+    if BACKEND == "postgresql":
+        url = _postgres_url()
+        sync = Settings(DATABASE_URL=url).sync_database_url
+        engine = create_engine(sync)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    upgrade(Settings(DATABASE_URL=url).sync_database_url)
+    return url
+
+
+def _empty_all_tables(url: str) -> None:
+    sync = Settings(DATABASE_URL=url).sync_database_url
+    engine = create_engine(sync)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            sqlite_pragmas(conn.connection.dbapi_connection, None)
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings_factory(database_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "DATABASE_URL": database_url,
+            "ENVIRONMENT": "test",
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+            "SCHEDULER_ENABLED": True,
+            "SCHEDULER_FAILOVER_SECONDS": 3.0,
+            "SCHEDULER_POLL_SECONDS": 0.05,
+            "SCHEDULER_SHUTDOWN_GRACE_SECONDS": 2.0,
+            "SCHEDULER_COMMAND_TIMEOUT_SECONDS": 10.0,
+            "FIRST_SUPERUSER_EMAIL": "admin@example.com",
+            "FIRST_SUPERUSER_PASSWORD": PASSWORD,
+            "REDDIT_CLIENT_ID": None,
+            "REDDIT_CLIENT_SECRET": None,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(database_url: str) -> Iterator[None]:
+    yield
+    _empty_all_tables(database_url)
+
+
+async def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
+    """Poll `predicate` (sync or async) until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan run (migrations are already applied), and a client. With
+    the scheduler enabled, waits until this process leads."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        service = app.state.scheduler_service
+        if service is not None:
+            await wait_for(lambda: service.is_leader)
+            # The leader row is what API writes check before sending a command.
+            await wait_for(lambda: _leader_alive(app))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client
+
+
+async def _leader_alive(app: FastAPI) -> bool:
+    async with app.state.db.sessionmaker() as db:
+        return (await app.state.scheduler_client.leader(db)).alive
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(settings) as pair:
+        yield pair
+
+
+@pytest.fixture
+async def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]
+
+
+@pytest.fixture
+def app(app_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return app_client[0]
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/auth/login", data={"username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    return bearer(await login(client, "admin@example.com"))
+
+
+@pytest.fixture
+async def make_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> Callable[..., Any]:
+    """Create a user through the API and return `(user_json, auth_headers)`."""
+
+    async def make(
+        email: str | None = None, *, superuser: bool = False, active: bool = True
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        response = await client.post(
+            "/api/v1/users",
+            headers=admin_headers,
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "is_superuser": superuser,
+                "is_active": True,
+            },
+        )
+        assert response.status_code == 201, response.text
+        headers = bearer(await login(client, email))
+        if not active:
+            user_id = response.json()["id"]
+            update = await client.patch(
+                f"/api/v1/users/{user_id}", headers=admin_headers, json={"is_active": False}
+            )
+            assert update.status_code == 200, update.text
+        return response.json(), headers
+
+    return make
+
+
+@pytest.fixture
+async def user_headers(make_user: Callable[..., Any]) -> dict[str, str]:
+    _, headers = await make_user()
+    return headers
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The test database, for setup and for checking what was stored."""
+    db = Database(database_url)
+    yield db
+    await db.dispose()
