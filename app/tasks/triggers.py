@@ -79,7 +79,8 @@ class IntervalSpec(_TriggerBase):
 
 class CronSpec(_TriggerBase):
     """Either a crontab `expression` (minute hour day month day-of-week, with crontab's
-    weekday numbers: 0 or 7 is Sunday) or APScheduler's cron fields."""
+    weekday numbers: 0 or 7 is Sunday; a sixth leading field gives seconds) or
+    APScheduler's cron fields."""
 
     type: Literal["cron"] = "cron"
     expression: str | None = None
@@ -185,12 +186,16 @@ def build_trigger(spec: IntervalSpec | CronSpec | DateSpec) -> BaseTrigger:
         }
         if spec.expression is not None:
             values = spec.expression.split()
-            if len(values) != 5:
+            if len(values) == 5:
+                values.insert(0, "0")
+            if len(values) != 6:
                 raise ValueError(
-                    f"a crontab expression has 5 fields, got {len(values)}: {spec.expression!r}"
+                    "a crontab expression has 5 fields (or 6, with seconds first), "
+                    f"got {len(values)}: {spec.expression!r}"
                 )
-            minute, hour, day, month, day_of_week = values
+            second, minute, hour, day, month, day_of_week = values
             return CronTrigger(
+                second=second,
                 minute=minute,
                 hour=hour,
                 day=day,

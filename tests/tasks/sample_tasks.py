@@ -1,0 +1,53 @@
+"""Tasks registered for the scheduler tests (imported by tests/tasks/conftest.py, and by
+the scheduler processes those tests start)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from app.tasks.registry import TaskContext, registry
+
+
+class RecordParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sleep: float = 0.0
+    fail: bool = False
+
+
+@registry.task("test_record", "Append a line per run to a file (tests)", RecordParams)
+async def record(ctx: TaskContext, params: RecordParams) -> dict[str, Any]:
+    with open(params.path, "a", encoding="utf-8") as out:
+        out.write(f"{ctx.job_id} {os.getpid()} {datetime.now(UTC).isoformat()}\n")
+    if params.sleep:
+        await asyncio.sleep(params.sleep)
+    if params.fail:
+        raise ValueError("boom: the task failed on purpose")
+    # A datetime in the result: history must store it as JSON.
+    return {"written_at": datetime.now(UTC), "pid": os.getpid()}
+
+
+class SleepParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float
+
+
+@registry.task("test_sleep", "Sleep (tests)", SleepParams, timeout_seconds=60)
+async def sleep(ctx: TaskContext, params: SleepParams) -> dict[str, Any]:
+    await asyncio.sleep(params.seconds)
+    return {"slept": params.seconds}
+
+
+def lines(path: str) -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.split() for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
