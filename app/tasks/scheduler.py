@@ -330,8 +330,14 @@ class EnhancedScheduler:
         job = self.scheduler.get_job(spec.id)
         trigger = triggers.build_trigger(spec.trigger)
         if job is None:
-            self._add(spec, trigger)
-            return "added"
+            try:
+                self._add(spec, trigger)
+                return "added"
+            except ConflictingIdError:
+                # Another scheduler (two leaders overlapping briefly) added it meanwhile.
+                job = self.scheduler.get_job(spec.id)
+                if job is None:
+                    raise
         changes: dict[str, Any] = {}
         wanted_kwargs = self._kwargs(spec)
         if job.kwargs != wanted_kwargs or job.func_ref != runner.ENTRY_POINT:
