@@ -83,9 +83,7 @@ def scheduler() -> None:
 @cli.command("create-superuser")
 def create_superuser(
     email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
-    ],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Create a superuser (or report that the email is taken)."""
     from pydantic import ValidationError
@@ -99,7 +97,9 @@ def create_superuser(
     try:
         UserCreate(email=email, password=password)
     except ValidationError as exc:
-        typer.echo(f"invalid input: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        typer.echo(
+            f"invalid input: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True
+        )
         raise typer.Exit(2) from None
     upgrade(settings.sync_database_url)
 

@@ -86,7 +86,7 @@ def settings_factory(database_url: str) -> Callable[..., Settings]:
             "REDDIT_CLIENT_SECRET": None,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 
@@ -137,7 +137,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 
 async def _leader_alive(app: FastAPI) -> bool:
     async with app.state.db.sessionmaker() as db:
-        return (await app.state.scheduler_client.leader(db)).alive
+        return bool((await app.state.scheduler_client.leader(db)).alive)
 
 
 @pytest.fixture
@@ -175,9 +175,7 @@ async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
 
 
 @pytest.fixture
-async def make_user(
-    client: httpx.AsyncClient, admin_headers: dict[str, str]
-) -> Callable[..., Any]:
+async def make_user(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> Callable[..., Any]:
     """Create a user through the API and return `(user_json, auth_headers)`."""
 
     async def make(
@@ -210,7 +208,8 @@ async def make_user(
 @pytest.fixture
 async def user_headers(make_user: Callable[..., Any]) -> dict[str, str]:
     _, headers = await make_user()
-    return headers
+    result: dict[str, str] = headers
+    return result
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
     status_code = 500
-    headers: dict[str, str] | None = None
+    headers: ClassVar[dict[str, str] | None] = None
     # The request boundary rolls back on errors, unless the error says that what was
     # written before it is part of the answer (a revoked token family, say).
     keep_changes = False
@@ -47,7 +47,7 @@ class Invalid(AppError):
 
 class Unauthorized(AppError):
     status_code = 401
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
     def default_detail(self) -> str:
         return "Not authenticated"

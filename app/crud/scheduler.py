@@ -96,5 +96,7 @@ async def heartbeat(db: AsyncSession, name: str, holder: str, now: datetime) -> 
 
 async def release_leadership(db: AsyncSession, name: str, holder: str) -> None:
     await db.execute(
-        delete(SchedulerLeader).where(SchedulerLeader.name == name, SchedulerLeader.holder == holder)
+        delete(SchedulerLeader).where(
+            SchedulerLeader.name == name, SchedulerLeader.holder == holder
+        )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.scheduler import APSchedulerJob
@@ -33,6 +33,7 @@ async def counts(db: AsyncSession) -> tuple[int, int]:
 async def ids_by_prefix(db: AsyncSession) -> dict[str, int]:
     """Job counts by id prefix (`bot`, `cleanup`, ...), as the design's `task_types`."""
     job_id = APSchedulerJob.id
+    prefix: ColumnElement[str]
     if db.get_bind().dialect.name == "postgresql":
         prefix = func.split_part(job_id, "_", 1)
     else:

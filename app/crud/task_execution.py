@@ -29,9 +29,7 @@ async def insert_unless_slot_taken(db: AsyncSession, **values: Any) -> int | Non
 
 
 async def finish(db: AsyncSession, execution_id: int, **values: Any) -> None:
-    await db.execute(
-        update(TaskExecution).where(TaskExecution.id == execution_id).values(**values)
-    )
+    await db.execute(update(TaskExecution).where(TaskExecution.id == execution_id).values(**values))
 
 
 async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) -> int:
@@ -123,7 +121,9 @@ async def stats(db: AsyncSession, job_id: str | None) -> dict[str, Any]:
     return result
 
 
-async def _p95_duration_sqlite(db: AsyncSession, job_id: str | None, successful: int) -> float | None:
+async def _p95_duration_sqlite(
+    db: AsyncSession, job_id: str | None, successful: int
+) -> float | None:
     if successful == 0:
         return None
     where = [TaskExecution.status == ExecutionStatus.SUCCESS]
@@ -144,7 +144,7 @@ def _as_utc(value: Any) -> Any:
     # Aggregates bypass the column type, so SQLite hands back text or naive values.
     from app.db.types import UTCDateTime
 
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str):
         value = datetime.fromisoformat(value)

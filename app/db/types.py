@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+
 from sqlalchemy import JSON, DateTime, Dialect, Enum, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 

@@ -14,7 +14,8 @@ from app.tasks.triggers import TriggerSpec
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
 
 
-class JobInfo(BaseModel):
+# The design's field `kwargs` clashes with the plugin-generated __init__(**kwargs).
+class JobInfo(BaseModel):  # type: ignore[no-redef]
     id: str
     name: str
     trigger: str

@@ -150,9 +150,10 @@ async def update_job(
     if job_id in BUILTIN_JOB_IDS and {"task", "params"} & changes.keys():
         raise Conflict(f"Job {job_id!r} is built in; its task cannot change")
     if "task" in changes or "params" in changes:
+        params = changes.get("params")
         _check_task(
             changes.get("task") or current.task or "",
-            changes.get("params") if changes.get("params") is not None else current.params or {},
+            params if params is not None else current.params or {},
         )
     if data.trigger is not None:
         _check_trigger(data.trigger)

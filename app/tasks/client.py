@@ -53,7 +53,9 @@ class SchedulerClient:
         row = await scheduler_crud.get_leader(db, SCHEDULER_NAME)
         if row is None:
             return LeaderInfo(holder=None, since=None, heartbeat_at=None, alive=False)
-        fresh_after = datetime.now(UTC) - timedelta(seconds=self.settings.SCHEDULER_FAILOVER_SECONDS)
+        fresh_after = datetime.now(UTC) - timedelta(
+            seconds=self.settings.SCHEDULER_FAILOVER_SECONDS
+        )
         return LeaderInfo(
             holder=row.holder,
             since=row.since,
@@ -92,8 +94,7 @@ class SchedulerClient:
                 raise error_from_command(command)
             if loop.time() >= deadline + APPLY_GRACE_SECONDS:
                 raise ServiceUnavailable(
-                    "The scheduler stopped while applying the change; check the job before "
-                    "retrying"
+                    "The scheduler stopped while applying the change; check the job before retrying"
                 )
             if loop.time() >= deadline and command.status == CommandStatus.PENDING:
                 async with self.database.transaction() as db:

@@ -56,7 +56,9 @@ class TaskRegistry:
         description: str,
         params: type[P] = NoParams,  # type: ignore[assignment]
         timeout_seconds: float | None = None,
-    ) -> Callable[[Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]]:
+    ) -> Callable[
+        [Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]
+    ]:
         def register(
             func: Callable[[TaskContext, P], Awaitable[Any]],
         ) -> Callable[[TaskContext, P], Awaitable[Any]]:

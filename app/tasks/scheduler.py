@@ -103,7 +103,9 @@ class HistoryExecutor(AsyncIOExecutor):  # type: ignore[misc]
 
 
 class EnhancedScheduler:
-    def __init__(self, settings: Settings, database: Database, runner_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, runner_id: str | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
         self.runner_id = runner_id or new_runner_id()
@@ -138,7 +140,9 @@ class EnhancedScheduler:
 
     # --- life cycle ----------------------------------------------------------------
 
-    async def start(self, reconcile: Callable[[EnhancedScheduler], Coroutine[Any, Any, None]] | None = None) -> None:
+    async def start(
+        self, reconcile: Callable[[EnhancedScheduler], Coroutine[Any, Any, None]] | None = None
+    ) -> None:
         """Start paused, put the stored jobs right, then resume: nothing fires against a
         half-reconciled store, and nothing already stored is replaced."""
         runner.bind_runtime(runner.Runtime(self.database, self.settings))
@@ -164,7 +168,11 @@ class EnhancedScheduler:
         (recorded as interrupted)."""
         if not self.scheduler.running:
             return
-        grace = self.settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        grace = (
+            self.settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS
+            if grace_seconds is None
+            else grace_seconds
+        )
         self.scheduler.pause()
         running = self.executor.running_tasks()
         if running and grace > 0:
@@ -247,11 +255,19 @@ class EnhancedScheduler:
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
         except asyncio.CancelledError:
-            await self._finish(execution_id, started, ExecutionStatus.INTERRUPTED,
-                               message="Cancelled: the scheduler stopped during the run")
+            await self._finish(
+                execution_id,
+                started,
+                ExecutionStatus.INTERRUPTED,
+                message="Cancelled: the scheduler stopped during the run",
+            )
             raise
         except Exception as exc:
-            status, message, tb = ExecutionStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            status, message, tb = (
+                ExecutionStatus.FAILED,
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         if status is ExecutionStatus.SUCCESS:
             return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, "default", run_time, retval=result)
@@ -390,7 +406,9 @@ class EnhancedScheduler:
 
     # --- commands from the API -----------------------------------------------------
 
-    async def apply(self, action: str, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    async def apply(
+        self, action: str, job_id: str | None, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """Apply one API command. Raises an `AppError` whose status the API answers with."""
         handler = getattr(self, f"_cmd_{action}", None)
         if handler is None:

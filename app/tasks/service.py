@@ -6,6 +6,7 @@ runs it on a thread of its own beside the API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from datetime import UTC, datetime
@@ -102,13 +103,12 @@ class SchedulerService:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _lead(self, database: Database, elector: Elector) -> None:
-        assert self._stop is not None and self._wake is not None
+        assert self._stop is not None
+        assert self._wake is not None
         from app.tasks.jobs.scraping import reconcile_bot_jobs
 
         logger.info("%s became the scheduler leader", self.runner_id)
@@ -159,9 +159,7 @@ class SchedulerService:
         now = datetime.now(UTC)
         try:
             async with database.transaction() as db:
-                if claim:
-                    await scheduler_crud.claim_leadership(db, self.name, self.runner_id, now)
-                elif not await scheduler_crud.heartbeat(db, self.name, self.runner_id, now):
+                if claim or not await scheduler_crud.heartbeat(db, self.name, self.runner_id, now):
                     await scheduler_crud.claim_leadership(db, self.name, self.runner_id, now)
         except Exception:
             logger.warning("heartbeat write failed", exc_info=True)

@@ -217,7 +217,9 @@ def check_fires(spec: IntervalSpec | CronSpec | DateSpec, now: datetime | None =
         raise ValueError("this trigger never fires after now")
 
 
-def next_fire_times(trigger: BaseTrigger, count: int, now: datetime | None = None) -> list[datetime]:
+def next_fire_times(
+    trigger: BaseTrigger, count: int, now: datetime | None = None
+) -> list[datetime]:
     now = now or datetime.now(UTC)
     times: list[datetime] = []
     previous: datetime | None = None

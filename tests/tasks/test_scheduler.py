@@ -72,7 +72,9 @@ async def test_changed_builtin_trigger_reschedules_but_keeps_pause(
     assert scheduler.scheduler.get_job("cleanup_tokens").next_run_time is None
     await scheduler.shutdown()
     async with running_app(settings) as (_, client):
-        job = (await client.get("/api/v1/tasks/cleanup_tokens", headers=await _admin(client))).json()
+        job = (
+            await client.get("/api/v1/tasks/cleanup_tokens", headers=await _admin(client))
+        ).json()
     assert job["trigger_spec"]["hours"] == 1
     assert job["paused"] is True
 
@@ -122,14 +124,17 @@ async def test_two_schedulers_never_run_the_same_slot_twice(
 
     database = Database(settings.DATABASE_URL)
     async with database.sessionmaker() as db:
-        rows = (await db.scalars(select(TaskExecution).where(TaskExecution.job_id == "shared"))).all()
+        rows = (
+            await db.scalars(select(TaskExecution).where(TaskExecution.job_id == "shared"))
+        ).all()
     await database.dispose()
     slots = Counter(r.scheduled_at for r in rows)
     assert len(slots) >= 4
     assert max(slots.values()) == 1
     runs = lines(out)
     assert len(runs) == len(rows)  # the task body ran once per recorded slot
-    assert {r.runner for r in rows} and all(r.status == ExecutionStatus.SUCCESS for r in rows)
+    assert {r.runner for r in rows}
+    assert all(r.status == ExecutionStatus.SUCCESS for r in rows)
 
 
 def _scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
@@ -202,7 +207,8 @@ async def test_commands_from_an_api_only_process_reach_the_leader(
             headers = await _admin(client)
             await wait_for(lambda: _leader_alive(app), timeout=20)
             stats = (await client.get("/api/v1/tasks/system/stats", headers=headers)).json()
-            assert stats["leader"]["alive"] and not stats["leader"]["this_process"]
+            assert stats["leader"]["alive"]
+            assert not stats["leader"]["this_process"]
             await create_job(
                 client,
                 headers,
@@ -219,7 +225,8 @@ async def test_commands_from_an_api_only_process_reach_the_leader(
             ran = await client.post("/api/v1/tasks/remote/run", headers=headers)
             assert ran.status_code == 202
             [row] = await finished(client, headers, "remote")
-            assert row["status"] == "success" and row["trigger"] == "manual"
+            assert row["status"] == "success"
+            assert row["trigger"] == "manual"
             # The run happened in the scheduler process, not in this one.
             assert lines(out)[0][1] == str(process.pid)
     finally:

@@ -27,7 +27,9 @@ async def create_job(
 async def executions(
     client: httpx.AsyncClient, headers: dict[str, str], job_id: str, **params: Any
 ) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/v1/tasks/{job_id}/executions", headers=headers, params=params)
+    response = await client.get(
+        f"/api/v1/tasks/{job_id}/executions", headers=headers, params=params
+    )
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
@@ -59,7 +61,8 @@ async def test_builtin_jobs_listed_with_the_design_schedules(
     for job in jobs.values():
         assert job["func"] == "app.tasks.runner:run"
         assert job["max_instances"] == 1
-        assert job["paused"] is False and job["pending"] is False
+        assert job["paused"] is False
+        assert job["pending"] is False
         assert job["next_run_time"] is not None
         assert job["builtin"] is True
 
@@ -78,14 +81,16 @@ async def test_system_stats_is_reachable_and_counts_paused_jobs(
     assert stats["active_jobs"] == 3
     assert stats["task_types"] == {"cleanup": 4}
     assert stats["scheduler_running"] is True
-    assert stats["leader"]["alive"] is True and stats["leader"]["this_process"] is True
+    assert stats["leader"]["alive"] is True
+    assert stats["leader"]["this_process"] is True
 
 
 async def test_pause_and_resume(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     before = (await client.get("/api/v1/tasks/cleanup_executions", headers=admin_headers)).json()
     await client.post("/api/v1/tasks/cleanup_executions/pause", headers=admin_headers)
     paused = (await client.get("/api/v1/tasks/cleanup_executions", headers=admin_headers)).json()
-    assert paused["paused"] is True and paused["next_run_time"] is None
+    assert paused["paused"] is True
+    assert paused["next_run_time"] is None
     resumed = await client.post("/api/v1/tasks/cleanup_executions/resume", headers=admin_headers)
     assert resumed.status_code == 200
     after = (await client.get("/api/v1/tasks/cleanup_executions", headers=admin_headers)).json()
@@ -127,7 +132,8 @@ async def test_run_now_on_a_paused_job_runs_once_and_stays_paused(
     response = await client.post("/api/v1/tasks/cleanup_tokens/run", headers=admin_headers)
     assert response.status_code == 202
     [row] = await finished(client, admin_headers, "cleanup_tokens")
-    assert row["status"] == "success" and row["trigger"] == "manual"
+    assert row["status"] == "success"
+    assert row["trigger"] == "manual"
     job = (await client.get("/api/v1/tasks/cleanup_tokens", headers=admin_headers)).json()
     assert job["paused"] is True
 
@@ -167,11 +173,15 @@ async def test_failed_run_keeps_message_and_traceback(
     [row] = await finished(client, admin_headers, "failing")
     assert row["status"] == "failed"
     assert "boom" in row["error_message"]
-    detail = (await client.get(f"/api/v1/tasks/executions/{row['id']}", headers=admin_headers)).json()
+    detail = (
+        await client.get(f"/api/v1/tasks/executions/{row['id']}", headers=admin_headers)
+    ).json()
     assert "Traceback" in detail["error_traceback"]
     assert "ValueError" in detail["error_traceback"]
     stats = (await client.get("/api/v1/tasks/failing/stats", headers=admin_headers)).json()
-    assert stats["total_runs"] == 1 and stats["failed_runs"] == 1 and stats["success_rate"] == 0
+    assert stats["total_runs"] == 1
+    assert stats["failed_runs"] == 1
+    assert stats["success_rate"] == 0
     assert stats["last_failure_at"] is not None
 
 
@@ -241,7 +251,8 @@ async def test_modify_keeps_schedule_unless_trigger_changes(
         "/api/v1/tasks/editable", headers=admin_headers, json={"name": "Renamed"}
     )
     assert renamed.status_code == 200, renamed.text
-    assert renamed.json()["name"] == "Renamed" and renamed.json()["paused"] is True
+    assert renamed.json()["name"] == "Renamed"
+    assert renamed.json()["paused"] is True
     retimed = await client.patch(
         "/api/v1/tasks/editable",
         headers=admin_headers,
@@ -276,7 +287,9 @@ async def test_builtin_jobs_cannot_be_deleted(
 ) -> None:
     response = await client.delete("/api/v1/tasks/cleanup_tokens", headers=admin_headers)
     assert response.status_code == 409
-    assert (await client.get("/api/v1/tasks/cleanup_tokens", headers=admin_headers)).status_code == 200
+    assert (
+        await client.get("/api/v1/tasks/cleanup_tokens", headers=admin_headers)
+    ).status_code == 200
 
 
 async def test_registry_lists_tasks_with_param_schemas(
@@ -416,9 +429,7 @@ async def test_task_api_auth_matrix(
         assert normal.status_code == 403, (method, path)
 
 
-async def test_writes_answer_503_without_a_scheduler(
-    settings_factory: Any, tmp_path: Path
-) -> None:
+async def test_writes_answer_503_without_a_scheduler(settings_factory: Any, tmp_path: Path) -> None:
     from tests.conftest import bearer, login, running_app
 
     async with running_app(settings_factory(SCHEDULER_ENABLED=False)) as (_, client):
@@ -454,10 +465,9 @@ async def test_a_date_job_runs_once_and_is_gone(
         trigger={"type": "date", "run_date": when},
     )
     [row] = await finished(client, admin_headers, "one_off")
-    assert row["status"] == "success" and row["trigger"] == "scheduled"
-    await wait_for(
-        lambda: _gone(client, admin_headers, "one_off"), timeout=5
-    )
+    assert row["status"] == "success"
+    assert row["trigger"] == "scheduled"
+    await wait_for(lambda: _gone(client, admin_headers, "one_off"), timeout=5)
 
 
 async def _gone(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> bool:

@@ -18,7 +18,9 @@ from app.tasks.triggers import CronSpec, IntervalSpec
 @registry.task("cleanup_expired_tokens", "Delete expired refresh and password-reset tokens")
 async def cleanup_expired_tokens(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
     now = datetime.now(UTC)
-    refresh = await token_crud.delete_expired(ctx.db, now, revoked_before=now - ROTATED_TOKEN_MEMORY)
+    refresh = await token_crud.delete_expired(
+        ctx.db, now, revoked_before=now - ROTATED_TOKEN_MEMORY
+    )
     reset = await reset_crud.delete_expired(ctx.db, now)
     return {
         "expired_refresh_tokens": refresh,

@@ -40,8 +40,9 @@ def bot_job_spec(bot_config_id: int, interval_hours: int) -> JobSpec:
 
 @registry.task("scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams)
 async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any]:
-    from app.models.scrape_session import SessionType
     from app.services.scraping.orchestrator import ScrapingOrchestrator
+
+    from app.models.scrape_session import SessionType
 
     return await ScrapingOrchestrator(ctx.database, ctx.settings).execute_scraping_session(
         ctx.db, params.bot_config_id, SessionType.AUTO
