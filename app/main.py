@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from app.api.v1.router import router as v1_router
 from app.api.v1.routes import health_routes
@@ -40,10 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler_service = service
         app.state.scheduler_client = SchedulerClient(settings, database, service)
         if settings.FIRST_SUPERUSER_EMAIL and settings.FIRST_SUPERUSER_PASSWORD:
-            async with database.transaction() as db:
-                await ensure_superuser(
-                    db, settings.FIRST_SUPERUSER_EMAIL, settings.FIRST_SUPERUSER_PASSWORD
-                )
+            try:
+                async with database.transaction() as db:
+                    await ensure_superuser(
+                        db, settings.FIRST_SUPERUSER_EMAIL, settings.FIRST_SUPERUSER_PASSWORD
+                    )
+            except IntegrityError:
+                logger.info("first superuser was created by another process")
         if service is not None:
             service.start_in_thread()
         try:

@@ -1,13 +1,20 @@
 """`EnhancedScheduler`: APScheduler with a persistent job store, history for every run,
 and the only code that writes `apscheduler_jobs`.
 
-It runs only in the scheduler leader (see `leader.py`), on an event loop of its own:
-`SQLAlchemyJobStore` is synchronous, and its I/O must not stall the loop serving HTTP.
+It runs only in the scheduler leader (see `service.py`), with two threads of its own:
+- APScheduler's engine (`BackgroundScheduler`) on a thread of its own, because
+  `SQLAlchemyJobStore` is synchronous. On an event loop its I/O would stall everything on
+  that loop, and on SQLite it deadlocks: a store write blocks the loop while an async
+  write transaction on the same loop holds the database lock the store waits for.
+- Runs, their history and every other async database write on the leader's event loop
+  (`self.loop`), which never blocks on the store: it reaches the engine only through
+  `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import socket
@@ -25,12 +32,11 @@ from apscheduler.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
-from apscheduler.executors.asyncio import AsyncIOExecutor
-from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -58,23 +64,25 @@ def job_task(job: Job) -> str | None:
     return task if isinstance(task, str) else None
 
 
-class HistoryExecutor(AsyncIOExecutor):  # type: ignore[misc]
-    """`AsyncIOExecutor` whose runs go through `EnhancedScheduler.execute`, the place
-    that knows each run's fire time: it writes the `running` row first (claiming the
-    slot), then the outcome."""
+class HistoryExecutor(BaseExecutor):  # type: ignore[misc]
+    """An executor whose runs go to `EnhancedScheduler.execute` on the leader's event
+    loop, the place that knows each run's fire time: it writes the `running` row first
+    (claiming the slot), then the outcome. Instance limits work as in APScheduler."""
 
     def __init__(self, owner: EnhancedScheduler) -> None:
         super().__init__()
         self._owner = owner
         self._manual: asyncio.Future[int | None] | None = None
+        self._futures: set[concurrent.futures.Future[list[JobExecutionEvent]]] = set()
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         manual, self._manual = self._manual, None
-        coro = self._owner.execute(job, run_times, manual)
-        future = self._eventloop.create_task(coro)
+        future = asyncio.run_coroutine_threadsafe(
+            self._owner.execute(job, run_times, manual), self._owner.loop
+        )
 
-        def done(f: asyncio.Task[list[JobExecutionEvent]]) -> None:
-            self._pending_futures.discard(f)
+        def done(f: concurrent.futures.Future[list[JobExecutionEvent]]) -> None:
+            self._futures.discard(f)
             if f.cancelled():
                 self._run_job_error(job.id, asyncio.CancelledError())
                 return
@@ -84,22 +92,26 @@ class HistoryExecutor(AsyncIOExecutor):  # type: ignore[misc]
             else:
                 self._run_job_success(job.id, f.result())
 
+        self._futures.add(future)
         future.add_done_callback(done)
-        self._pending_futures.add(future)
 
-    def submit_manual(self, job: Job) -> asyncio.Future[int | None]:
-        """Run now, through the same path and instance limit as a scheduled run. The
-        future resolves to the execution id once its row is written."""
-        started: asyncio.Future[int | None] = self._eventloop.create_future()
-        self._manual = started
-        try:
-            self.submit_job(job, [datetime.now(UTC)])
-        finally:
-            self._manual = None
-        return started
+    def submit_manual(self, job: Job, started: asyncio.Future[int | None]) -> None:
+        """Run now, through the same path and instance limit as a scheduled run.
+        `started` resolves to the execution id once its row is written."""
+        assert self._lock is not None
+        with self._lock:
+            self._manual = started
+            try:
+                self.submit_job(job, [datetime.now(UTC)])
+            finally:
+                self._manual = None
 
-    def running_tasks(self) -> set[asyncio.Future[Any]]:
-        return set(self._pending_futures)
+    def shutdown(self, wait: bool = True) -> None:
+        for future in list(self._futures):
+            future.cancel()
+
+    def running(self) -> set[asyncio.Future[list[JobExecutionEvent]]]:
+        return {asyncio.wrap_future(f, loop=self._owner.loop) for f in list(self._futures)}
 
 
 class EnhancedScheduler:
@@ -111,7 +123,8 @@ class EnhancedScheduler:
         self.runner_id = runner_id or new_runner_id()
         self.jobstore_engine = self._jobstore_engine(settings.sync_database_url)
         self.executor = HistoryExecutor(self)
-        self.scheduler = AsyncIOScheduler(
+        self.loop = asyncio.get_running_loop()
+        self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(
                     engine=self.jobstore_engine, tablename="apscheduler_jobs"
@@ -120,6 +133,7 @@ class EnhancedScheduler:
             executors={"default": self.executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
+            daemon=True,
         )
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
@@ -146,22 +160,25 @@ class EnhancedScheduler:
         """Start paused, put the stored jobs right, then resume: nothing fires against a
         half-reconciled store, and nothing already stored is replaced."""
         runner.bind_runtime(runner.Runtime(self.database, self.settings))
-        self.scheduler.start(paused=True)
+        await asyncio.to_thread(self.scheduler.start, paused=True)
         async with self.database.transaction() as db:
             closed = await TaskManager(db).close_interrupted(keep_runner=self.runner_id)
         if closed:
             logger.warning("closed %d run(s) left running by a stopped process", closed)
+        await asyncio.to_thread(self._ensure_builtin_jobs)
+        if reconcile is not None:
+            await reconcile(self)
+        await asyncio.to_thread(self.scheduler.resume)
+        self.started_at = datetime.now(UTC)
+        logger.info("scheduler started (%s)", self.runner_id)
+
+    def _ensure_builtin_jobs(self) -> None:
         from app.tasks.jobs.cleanup import BUILTIN_JOBS
 
         for spec in BUILTIN_JOBS:
             outcome = self.ensure_job(spec)
             if outcome != "unchanged":
                 logger.info("built-in job %s %s", spec.id, outcome)
-        if reconcile is not None:
-            await reconcile(self)
-        self.scheduler.resume()
-        self.started_at = datetime.now(UTC)
-        logger.info("scheduler started (%s)", self.runner_id)
 
     async def shutdown(self, grace_seconds: float | None = None) -> None:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
@@ -173,15 +190,13 @@ class EnhancedScheduler:
             if grace_seconds is None
             else grace_seconds
         )
-        self.scheduler.pause()
-        running = self.executor.running_tasks()
+        await asyncio.to_thread(self.scheduler.pause)
+        running = self.executor.running()
         if running and grace > 0:
             await asyncio.wait(running, timeout=grace)
-        leftover = self.executor.running_tasks()
-        self.scheduler.shutdown(wait=False)
-        # AsyncIOScheduler.shutdown is deferred to the next loop iteration, and the
-        # cancelled runs need a moment to write their rows.
-        await asyncio.sleep(0)
+        leftover = self.executor.running()
+        await asyncio.to_thread(self.scheduler.shutdown, wait=False)
+        # The cancelled runs need a moment to write their rows.
         if leftover:
             await asyncio.wait(leftover, timeout=5)
         if self._background:
@@ -316,6 +331,7 @@ class EnhancedScheduler:
             logger.exception("could not record a %s run of %s", status, job.id)
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        # Called on the engine's thread.
         job = self.scheduler.get_job(event.job_id)
         if job is None:
             return
@@ -334,9 +350,12 @@ class EnhancedScheduler:
             logger.warning("job %s did not succeed: %s", event.job_id, event.exception)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        self.loop.call_soon_threadsafe(start)
 
     # --- job store writes (only here) ----------------------------------------------
 
@@ -401,8 +420,20 @@ class EnhancedScheduler:
             return False
         return True
 
-    def bot_job_ids(self) -> set[str]:
-        return {job.id for job in self.scheduler.get_jobs() if job.id.startswith(BOT_JOB_PREFIX)}
+    def sync_bot_jobs(self, wanted: dict[int, int]) -> tuple[int, int]:
+        """Make the stored bot jobs exactly `{bot_config_id: interval_hours}`; returns
+        (added or changed, removed). Unchanged jobs keep their next run time."""
+        from app.tasks.jobs.scraping import bot_job_id
+
+        existing = {j.id for j in self.scheduler.get_jobs() if j.id.startswith(BOT_JOB_PREFIX)}
+        orphans = existing - {bot_job_id(i) for i in wanted}
+        for job_id in orphans:
+            self.remove_job(job_id)
+        changed = sum(
+            self.sync_bot_job(bot_config_id, hours) != "unchanged"
+            for bot_config_id, hours in wanted.items()
+        )
+        return changed, len(orphans)
 
     # --- commands from the API -----------------------------------------------------
 
@@ -410,11 +441,25 @@ class EnhancedScheduler:
         self, action: str, job_id: str | None, payload: dict[str, Any]
     ) -> dict[str, Any]:
         """Apply one API command. Raises an `AppError` whose status the API answers with."""
+        if action == "run":
+            return await self._run_now(job_id)
         handler = getattr(self, f"_cmd_{action}", None)
         if handler is None:
             raise Invalid(f"unknown scheduler command {action!r}")
-        result: dict[str, Any] = await handler(job_id, payload)
+        result: dict[str, Any] = await asyncio.to_thread(handler, job_id, payload)
         return result
+
+    async def _run_now(self, job_id: str | None) -> dict[str, Any]:
+        job = await asyncio.to_thread(self._existing, job_id)
+        started: asyncio.Future[int | None] = self.loop.create_future()
+        try:
+            await asyncio.to_thread(self.executor.submit_manual, job, started)
+        except MaxInstancesReachedError:
+            raise Conflict(
+                f"Job {job.id!r} is already running ({job.max_instances} instance(s) allowed)"
+            ) from None
+        execution_id = await asyncio.wait_for(started, timeout=30)
+        return {"status": "started", "execution_id": execution_id}
 
     def _existing(self, job_id: str | None) -> Job:
         job = self.scheduler.get_job(job_id) if job_id else None
@@ -422,12 +467,12 @@ class EnhancedScheduler:
             raise NotFound(f"Job {job_id!r} not found")
         return job
 
-    async def _cmd_pause(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_pause(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
         job = self._existing(job_id)
         self.scheduler.pause_job(job.id)
         return {"status": "paused"}
 
-    async def _cmd_resume(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_resume(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
         job = self._existing(job_id)
         if job.next_run_time is None:
             self.scheduler.resume_job(job.id)
@@ -436,23 +481,12 @@ class EnhancedScheduler:
             return {"status": "finished"}
         return {"status": "resumed"}
 
-    async def _cmd_run(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
-        job = self._existing(job_id)
-        try:
-            started = self.executor.submit_manual(job)
-        except MaxInstancesReachedError:
-            raise Conflict(
-                f"Job {job.id!r} is already running ({job.max_instances} instance(s) allowed)"
-            ) from None
-        execution_id = await asyncio.wait_for(started, timeout=30)
-        return {"status": "started", "execution_id": execution_id}
-
-    async def _cmd_remove(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_remove(self, job_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
         job = self._existing(job_id)
         self.scheduler.remove_job(job.id)
         return {"status": "deleted"}
 
-    async def _cmd_add(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_add(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         spec = spec_from_payload(payload)
         trigger = triggers.build_trigger(spec.trigger)
         try:
@@ -461,7 +495,7 @@ class EnhancedScheduler:
             raise Conflict(f"A job with id {spec.id!r} already exists") from None
         return {"status": "created"}
 
-    async def _cmd_modify(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_modify(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         job = self._existing(job_id)
         kwargs = dict(job.kwargs)
         for key in ("task", "params", "timeout_seconds"):
@@ -479,7 +513,7 @@ class EnhancedScheduler:
             self._reschedule(job, triggers.build_trigger(spec))
         return {"status": "modified"}
 
-    async def _cmd_sync_bot(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_sync_bot(self, job_id: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         """Make a bot's scraping job match its config: present with the right interval when
         active with auto-scrape on, absent otherwise."""
         bot_id = int(payload["bot_config_id"])

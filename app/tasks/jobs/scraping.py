@@ -3,6 +3,7 @@ with `bot_configs` by the bot config API and by reconciliation at leader start."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +41,8 @@ def bot_job_spec(bot_config_id: int, interval_hours: int) -> JobSpec:
 
 @registry.task("scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams)
 async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any]:
-    from app.services.scraping.orchestrator import ScrapingOrchestrator
-
     from app.models.scrape_session import SessionType
+    from app.services.scraping.orchestrator import ScrapingOrchestrator
 
     return await ScrapingOrchestrator(ctx.database, ctx.settings).execute_scraping_session(
         ctx.db, params.bot_config_id, SessionType.AUTO
@@ -68,14 +68,6 @@ async def reconcile_bot_jobs(scheduler: EnhancedScheduler) -> None:
     intervals, remove orphans. An unchanged job keeps its next run time."""
     async with scheduler.database.transaction() as db:
         wanted = await bot_config_crud.auto_scrape_intervals(db)
-    existing = scheduler.bot_job_ids()
-    removed = 0
-    for job_id in existing - {bot_job_id(i) for i in wanted}:
-        scheduler.remove_job(job_id)
-        removed += 1
-    changed = 0
-    for bot_config_id, hours in wanted.items():
-        if scheduler.ensure_job(bot_job_spec(bot_config_id, hours)) != "unchanged":
-            changed += 1
+    changed, removed = await asyncio.to_thread(scheduler.sync_bot_jobs, wanted)
     if removed or changed:
         logger.info("bot jobs reconciled: %d added or changed, %d removed", changed, removed)
