@@ -14,7 +14,7 @@ from app.api.v1.router import router as v1_router
 from app.api.v1.routes import health_routes
 from app.core.config import Settings, get_settings
 from app.core.email import email_sender_for
-from app.core.errors import AppError
+from app.core.errors import AppError, Conflict
 from app.db.session import Database
 from app.services.user import ensure_superuser
 from app.tasks.client import SchedulerClient
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await ensure_superuser(
                         db, settings.FIRST_SUPERUSER_EMAIL, settings.FIRST_SUPERUSER_PASSWORD
                     )
-            except IntegrityError:
+            except (IntegrityError, Conflict):
                 logger.info("first superuser was created by another process")
         if service is not None:
             service.start_in_thread()

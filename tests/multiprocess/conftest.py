@@ -1,0 +1,155 @@
+"""Several real server processes on the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from tests.conftest import PASSWORD
+from tests.tasks import sample_tasks  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.multiprocess
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Node:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    token: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, self.url + path, headers=self.headers, timeout=30, **kwargs)
+
+    def leader_pid(self) -> int | None:
+        """The pid of the leader this node sees as alive, if any."""
+        try:
+            body = httpx.get(self.url + "/health", timeout=5).json()
+        except httpx.HTTPError:
+            return None
+        leader = body.get("scheduler", {}).get("leader", {})
+        if not leader.get("alive") or not leader.get("holder"):
+            return None
+        return int(leader["holder"].split(":")[1])
+
+
+class Cluster:
+    def __init__(self, settings: Settings, tmp: Path) -> None:
+        self.settings = settings
+        self.tmp = tmp
+        self.nodes: list[Node] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": self.settings.DATABASE_URL,
+            "SECRET_KEY": self.settings.SECRET_KEY,
+            "FIRST_SUPERUSER_EMAIL": "admin@example.com",
+            "FIRST_SUPERUSER_PASSWORD": PASSWORD,
+            "SCHEDULER_FAILOVER_SECONDS": str(self.settings.SCHEDULER_FAILOVER_SECONDS),
+            "SCHEDULER_POLL_SECONDS": "0.1",
+            "SCHEDULER_SHUTDOWN_GRACE_SECONDS": "1",
+            **extra,
+        }
+
+    def start(self, count: int, **extra: str) -> list[Node]:
+        started = []
+        for _ in range(count):
+            port = free_port()
+            log = self.tmp / f"node-{port}.log"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.multiprocess.serve_process", str(port)],
+                cwd=ROOT,
+                env=self.env(**extra),
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            node = Node(port, process, log)
+            self.nodes.append(node)
+            started.append(node)
+        for node in started:
+            self._wait_up(node)
+            token = httpx.post(
+                node.url + "/api/v1/auth/login",
+                data={"username": "admin@example.com", "password": PASSWORD},
+                timeout=30,
+            ).json()["access_token"]
+            node.headers = {"Authorization": f"Bearer {token}"}
+        return started
+
+    def _wait_up(self, node: Node, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not node.alive():
+                raise AssertionError(f"node exited:\n{node.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(node.url + "/health", timeout=2).status_code in (200, 503):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"node on {node.port} did not come up")
+
+    def leader(self, timeout: float = 30) -> Node:
+        """The node that leads, once every live node agrees."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [n for n in self.nodes if n.alive()]
+            seen = {n.leader_pid() for n in live}
+            if len(seen) == 1 and None not in seen:
+                pid = seen.pop()
+                for n in live:
+                    if n.pid == pid:
+                        return n
+            time.sleep(0.1)
+        raise AssertionError("no single leader")
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            if node.alive():
+                node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            try:
+                node.process.wait(30)
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+
+
+@pytest.fixture
+def cluster(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(settings_factory(SCHEDULER_FAILOVER_SECONDS=3.0), tmp_path)
+    yield c
+    c.stop_all()
