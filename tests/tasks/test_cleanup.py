@@ -1,0 +1,116 @@
+"""The built-in cleanup jobs delete exactly what is past retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import func, select
+
+from app.core.security import hash_password
+from app.db.session import Database
+from app.models.password_reset import PasswordReset
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.models.token import RefreshToken
+from app.models.user import User
+from tests.tasks.test_task_api import finished
+
+
+async def run_job(
+    client: httpx.AsyncClient, headers: dict[str, str], job_id: str
+) -> dict[str, object]:
+    response = await client.post(f"/api/v1/tasks/{job_id}/run", headers=headers)
+    assert response.status_code == 202, response.text
+    [row] = await finished(client, headers, job_id)
+    assert row["status"] == "success", row
+    return row
+
+
+async def test_cleanup_executions_keeps_recent_and_running_rows(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database
+) -> None:
+    now = datetime.now(UTC)
+    async with database.transaction() as db:
+        for i, (age_days, status) in enumerate(
+            [
+                (40, ExecutionStatus.SUCCESS),
+                (31, ExecutionStatus.FAILED),
+                (29, ExecutionStatus.SUCCESS),
+                (1, ExecutionStatus.SUCCESS),
+                (45, ExecutionStatus.RUNNING),
+            ]
+        ):
+            at = now - timedelta(days=age_days)
+            db.add(
+                TaskExecution(
+                    job_id="old_job",
+                    job_name="old",
+                    status=status,
+                    trigger=ExecutionTrigger.SCHEDULED,
+                    scheduled_at=at + timedelta(seconds=i),
+                    started_at=at,
+                    created_at=at,
+                )
+            )
+    row = await run_job(client, admin_headers, "cleanup_executions")
+    assert row["result"] == {"deleted_executions": 2}
+    async with database.sessionmaker() as db:
+        left = (
+            await db.scalars(select(TaskExecution).where(TaskExecution.job_id == "old_job"))
+        ).all()
+    ages = sorted(round((now - r.created_at).total_seconds() / 86400) for r in left)
+    assert ages == [1, 29, 45]
+
+
+async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database
+) -> None:
+    now = datetime.now(UTC)
+    async with database.transaction() as db:
+        user = User(email="tokens@example.com", hashed_password=hash_password("x" * 10))
+        db.add(user)
+        await db.flush()
+        db.add_all(
+            [
+                RefreshToken(
+                    user_id=user.id,
+                    token_hash="a" * 64,
+                    family_id="f1",
+                    expires_at=now - timedelta(hours=1),
+                ),
+                RefreshToken(
+                    user_id=user.id,
+                    token_hash="b" * 64,
+                    family_id="f1",
+                    expires_at=now + timedelta(days=5),
+                ),
+                RefreshToken(
+                    user_id=user.id,
+                    token_hash="c" * 64,
+                    family_id="f2",
+                    expires_at=now + timedelta(days=5),
+                    revoked_at=now - timedelta(days=3),
+                ),
+                PasswordReset(
+                    user_id=user.id, token_hash="d" * 64, expires_at=now - timedelta(minutes=1)
+                ),
+                PasswordReset(
+                    user_id=user.id, token_hash="e" * 64, expires_at=now + timedelta(minutes=20)
+                ),
+            ]
+        )
+    before = await _count(database, RefreshToken)
+    row = await run_job(client, admin_headers, "cleanup_tokens")
+    # The admin's own login token stays; so do the live ones created above.
+    assert row["result"] == {
+        "expired_refresh_tokens": 2,
+        "expired_reset_tokens": 1,
+        "total_cleaned": 3,
+    }
+    assert await _count(database, RefreshToken) == before - 2
+    assert await _count(database, PasswordReset) == 1
+
+
+async def _count(database: Database, model: type[object]) -> int:
+    async with database.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
