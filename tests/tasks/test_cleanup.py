@@ -53,7 +53,7 @@ async def test_cleanup_executions_keeps_recent_and_running_rows(
                 )
             )
     row = await run_job(client, admin_headers, "cleanup_executions")
-    assert row["result"] == {"deleted_executions": 2}
+    assert row["result"] == {"deleted_executions": 2, "deleted_commands": 0}
     async with database.sessionmaker() as db:
         left = (
             await db.scalars(select(TaskExecution).where(TaskExecution.job_id == "old_job"))

@@ -7,12 +7,16 @@ from typing import Any
 
 from app.crud import password_reset as reset_crud
 from app.crud import reddit_content as content_crud
+from app.crud import scheduler as scheduler_crud
 from app.crud import scrape_session as session_crud
 from app.crud import token as token_crud
 from app.services.auth import ROTATED_TOKEN_MEMORY
 from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
 from app.tasks.triggers import CronSpec, IntervalSpec
+
+
+APPLIED_COMMAND_RETENTION = timedelta(days=1)
 
 
 @registry.task("cleanup_expired_tokens", "Delete expired refresh and password-reset tokens")
@@ -47,7 +51,11 @@ async def cleanup_execution_history(ctx: TaskContext, _: NoParams) -> dict[str, 
     deleted = await TaskManager(ctx.db).cleanup_old_executions(
         ctx.settings.EXECUTION_RETENTION_DAYS
     )
-    return {"deleted_executions": deleted}
+    # Applied scheduler commands are only needed while their request waits.
+    commands = await scheduler_crud.delete_commands_before(
+        ctx.db, datetime.now(UTC) - APPLIED_COMMAND_RETENTION
+    )
+    return {"deleted_executions": deleted, "deleted_commands": commands}
 
 
 BUILTIN_JOBS: tuple[JobSpec, ...] = (

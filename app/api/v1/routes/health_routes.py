@@ -2,22 +2,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.api.deps import SchedulerDep, SessionDep, SettingsDep
+from app.api.deps import SchedulerDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(db: SessionDep, scheduler: SchedulerDep, settings: SettingsDep) -> JSONResponse:
-    """Database reachable and scheduler leader known. 503 when the database is down."""
+async def health(request: Request, scheduler: SchedulerDep, settings: SettingsDep) -> JSONResponse:
+    """Database reachable and scheduler leader known; 503 when the database is down.
+    Uses its own session: a failing database must give an answer, not a failed commit."""
     body: dict[str, Any] = {"status": "ok", "database": "ok"}
     try:
-        await db.execute(text("SELECT 1"))
-        leader = await scheduler.leader(db)
+        async with request.app.state.db.sessionmaker() as db:
+            await db.execute(text("SELECT 1"))
+            leader = await scheduler.leader(db)
     except Exception as exc:
         body.update(status="error", database=f"unreachable: {type(exc).__name__}")
         return JSONResponse(body, status_code=503)
