@@ -15,7 +15,6 @@ from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
 from app.tasks.triggers import CronSpec, IntervalSpec
 
-
 APPLIED_COMMAND_RETENTION = timedelta(days=1)
 
 
