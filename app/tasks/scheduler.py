@@ -41,10 +41,12 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import AppError, Conflict, Invalid, NotFound
 from app.db.session import Database, sqlite_pragmas
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.services.alert import AlertDispatcher, RunOutcome
 from app.tasks import runner, triggers
 from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, UnknownTask, registry
@@ -53,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 TRIGGER_ADAPTER: TypeAdapter[Any] = TypeAdapter(triggers.TriggerSpec)
 BOT_JOB_PREFIX = "bot_scraping_"
+# After a long outage a fast job may have thousands of coalesced fire times.
+MAX_COALESCED_RECORDED = 100
 
 
 def new_runner_id() -> str:
@@ -74,6 +78,34 @@ class HistoryExecutor(BaseExecutor):  # type: ignore[misc]
         self._owner = owner
         self._manual: asyncio.Future[int | None] | None = None
         self._futures: set[concurrent.futures.Future[list[JobExecutionEvent]]] = set()
+
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        if self._manual is None and job.coalesce and run_times:
+            self._record_coalesced(job, run_times[-1])
+        super().submit_job(job, run_times)
+
+    def _record_coalesced(self, job: Job, latest: datetime) -> None:
+        """APScheduler merges fire times the engine fell behind on into the latest one
+        and says nothing of the others; record them as missed so no slot goes silent.
+        At submit time `job.next_run_time` is still the first due fire time."""
+        bypassed = [t for t in job._get_run_times(latest) if t < latest]
+        if len(bypassed) > MAX_COALESCED_RECORDED:
+            logger.warning(
+                "job %s: %d fire times coalesced, recording the last %d",
+                job.id,
+                len(bypassed),
+                MAX_COALESCED_RECORDED,
+            )
+            bypassed = bypassed[-MAX_COALESCED_RECORDED:]
+        for run_time in bypassed:
+            self._owner.spawn(
+                self._owner.record_only(
+                    job,
+                    ExecutionStatus.MISSED,
+                    run_time.astimezone(UTC),
+                    f"Coalesced into the run scheduled at {latest.astimezone(UTC).isoformat()}",
+                )
+            )
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         manual, self._manual = self._manual, None
@@ -138,6 +170,7 @@ class EnhancedScheduler:
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._background: set[asyncio.Task[Any]] = set()
+        self.alerts = AlertDispatcher(settings, database, self.runner_id)
         self.started_at: datetime | None = None
 
     @staticmethod
@@ -201,6 +234,7 @@ class EnhancedScheduler:
             await asyncio.wait(leftover, timeout=5)
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
+        await self.alerts.aclose(timeout=5)
         runner.unbind_runtime()
         self.jobstore_engine.dispose()
         logger.info("scheduler stopped (%s)", self.runner_id)
@@ -223,7 +257,7 @@ class EnhancedScheduler:
                 and job.misfire_grace_time is not None
                 and lateness > timedelta(seconds=job.misfire_grace_time)
             ):
-                await self._record_only(
+                await self.record_only(
                     job, ExecutionStatus.MISSED, scheduled_at, f"Run was missed by {lateness}"
                 )
                 events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, "default", run_time))
@@ -264,17 +298,23 @@ class EnhancedScheduler:
             return None
 
         started = datetime.now(UTC)
+        metrics.run_started(job_task(job), scheduled_at, started)
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
             result = await job.func(*job.args, **{**job.kwargs, "job_id": job.id})
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
         except asyncio.CancelledError:
-            await self._finish(
+            message = "Cancelled: the scheduler stopped during the run"
+            await self._finish(execution_id, started, ExecutionStatus.INTERRUPTED, message=message)
+            self._observe(
+                job,
                 execution_id,
+                trigger,
+                scheduled_at,
                 started,
                 ExecutionStatus.INTERRUPTED,
-                message="Cancelled: the scheduler stopped during the run",
+                message,
             )
             raise
         except Exception as exc:
@@ -284,6 +324,7 @@ class EnhancedScheduler:
                 traceback.format_exc(),
             )
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
+        self._observe(job, execution_id, trigger, scheduled_at, started, status, message)
         if status is ExecutionStatus.SUCCESS:
             return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, "default", run_time, retval=result)
         return JobExecutionEvent(EVENT_JOB_ERROR, job.id, "default", run_time, exception=message)
@@ -312,12 +353,12 @@ class EnhancedScheduler:
             # The row stays `running`; the next leader start closes it as interrupted.
             logger.exception("could not record the outcome of execution %s", execution_id)
 
-    async def _record_only(
+    async def record_only(
         self, job: Job, status: ExecutionStatus, scheduled_at: datetime | None, message: str
     ) -> None:
         try:
             async with self.database.transaction() as db:
-                await TaskManager(db).record_start(
+                execution_id = await TaskManager(db).record_start(
                     job_id=job.id,
                     job_name=job.name,
                     task=job_task(job),
@@ -329,6 +370,46 @@ class EnhancedScheduler:
                 )
         except Exception:
             logger.exception("could not record a %s run of %s", status, job.id)
+            return
+        if execution_id is not None:  # None: another scheduler recorded this slot
+            self._observe(
+                job, execution_id, ExecutionTrigger.SCHEDULED, scheduled_at, None, status, message
+            )
+
+    def _observe(
+        self,
+        job: Job,
+        execution_id: int | None,
+        trigger: ExecutionTrigger,
+        scheduled_at: datetime | None,
+        started: datetime | None,
+        status: ExecutionStatus,
+        message: str | None,
+    ) -> None:
+        """Metrics and alerts for an outcome just recorded. Neither may delay or fail the
+        run: metrics are in memory, and alerts go out on tasks of their own."""
+        finished = datetime.now(UTC)
+        try:
+            if started is not None:
+                metrics.run_finished(job.id, job_task(job), status, started, finished)
+            else:
+                metrics.observe_outcome(job.id, status, finished)
+            self.alerts.notify(
+                RunOutcome(
+                    job_id=job.id,
+                    job_name=job.name,
+                    task=job_task(job),
+                    status=status,
+                    trigger=trigger,
+                    execution_id=execution_id,
+                    scheduled_at=scheduled_at,
+                    started_at=started,
+                    finished_at=finished,
+                    error_message=message,
+                )
+            )
+        except Exception:
+            logger.exception("metrics or alerts failed for job %s", job.id)
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
         # Called on the engine's thread.
@@ -336,8 +417,8 @@ class EnhancedScheduler:
         if job is None:
             return
         for run_time in event.scheduled_run_times:
-            self._spawn(
-                self._record_only(
+            self.spawn(
+                self.record_only(
                     job,
                     ExecutionStatus.SKIPPED,
                     run_time.astimezone(UTC),
@@ -349,7 +430,7 @@ class EnhancedScheduler:
         if event.exception:
             logger.warning("job %s did not succeed: %s", event.job_id, event.exception)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         def start() -> None:
             task = self.loop.create_task(coro)
             self._background.add(task)

@@ -307,3 +307,37 @@ async def test_a_run_later_than_its_grace_is_recorded_as_missed(
         rows = await wait_for(lambda: executions(client, headers, "late"), timeout=10)
     assert [r["status"] for r in rows] == ["missed"]
     assert lines(out) == []
+
+
+async def test_fire_times_coalesced_after_downtime_are_recorded_as_missed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "coalesced.txt")
+    async with running_app(settings) as (_, client):
+        headers = await _admin(client)
+        await create_job(
+            client,
+            headers,
+            id="every_second",
+            task="test_record",
+            params={"path": out},
+            trigger={"type": "interval", "seconds": 1},
+            paused=True,
+        )
+        await client.post("/api/v1/tasks/every_second/resume", headers=headers)
+    await asyncio.sleep(4)  # down for about four fire times
+    async with running_app(settings) as (_, client):
+        headers = await _admin(client)
+
+        async def first_run() -> list[dict[str, Any]] | None:
+            rows = await executions(client, headers, "every_second", limit=200)
+            return rows if any(r["status"] == "success" for r in rows) else None
+
+        rows = await wait_for(first_run, timeout=10)
+    missed = [r for r in rows if r["status"] == "missed"]
+    assert len(missed) >= 2
+    assert all("Coalesced" in r["error_message"] for r in missed)
+    ran = min((r for r in rows if r["status"] == "success"), key=lambda r: str(r["scheduled_at"]))
+    assert all(str(m["scheduled_at"]) < str(ran["scheduled_at"]) for m in missed)
+    # Only the latest due fire time ran after the outage, not one per missed slot.
+    assert len(lines(out)) <= 2
