@@ -217,6 +217,7 @@ class EnhancedScheduler:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
         (recorded as interrupted)."""
         if not self.scheduler.running:
+            self.jobstore_engine.dispose()
             return
         grace = (
             self.settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS

@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.crud import scheduler as scheduler_crud
@@ -113,9 +114,11 @@ class SchedulerService:
 
         logger.info("%s became the scheduler leader", self.runner_id)
         scheduler = EnhancedScheduler(self.settings, database, self.runner_id)
-        await scheduler.start(reconcile=reconcile_bot_jobs)
+        # Set before starting, so a start that fails half-way is still shut down.
         self.scheduler = scheduler
+        await scheduler.start(reconcile=reconcile_bot_jobs)
         self.leader_since = scheduler.started_at
+        metrics.set_leader(True)
         await self._write_leader(database, claim=True)
         next_heartbeat = 0.0
         loop = asyncio.get_running_loop()
@@ -143,6 +146,7 @@ class SchedulerService:
     async def _step_down(self, database: Database, elector: Elector) -> None:
         scheduler, self.scheduler = self.scheduler, None
         self.leader_since = None
+        metrics.set_leader(False)
         if scheduler is not None:
             try:
                 await scheduler.shutdown()
