@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import EmailStr, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from app.schemas.auth import PASSWORD_MIN_LENGTH
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/reddit_bot.db"
 INSECURE_SECRET = "change-me-in-production-please-0123456789"
@@ -20,14 +22,16 @@ class Settings(BaseSettings):
     PROJECT_NAME: str = "reddit-bot-backend"
     ENVIRONMENT: Literal["development", "production", "test"] = "development"
     DATABASE_URL: str = DEFAULT_SQLITE_URL
-    SECRET_KEY: str = INSECURE_SECRET
+    # HS256 wants a key of at least 256 bits (RFC 7518, section 3.2).
+    SECRET_KEY: str = Field(default=INSECURE_SECRET, min_length=32)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1)
     PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=1)
     PASSWORD_RESET_URL: str = "http://127.0.0.1:8000/reset-password"
 
-    FIRST_SUPERUSER_EMAIL: str | None = None
-    FIRST_SUPERUSER_PASSWORD: str | None = None
+    # Checked here so a bad value is reported by its setting's name before anything starts.
+    FIRST_SUPERUSER_EMAIL: EmailStr | None = None
+    FIRST_SUPERUSER_PASSWORD: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH)
 
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 587
@@ -46,6 +50,17 @@ class Settings(BaseSettings):
     SCHEDULER_SHUTDOWN_GRACE_SECONDS: float = Field(default=10.0, ge=0)
     TASK_DEFAULT_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0)
 
+    # Each URL gets a JSON POST when a run fails, times out or is missed, and when a job
+    # has failed ALERT_CONSECUTIVE_FAILURES times in a row (0 turns that alert off).
+    # Comma-separated in the environment.
+    ALERT_WEBHOOK_URLS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ALERT_CONSECUTIVE_FAILURES: int = Field(default=3, ge=0)
+    ALERT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+    # A delivery is tried 1 + ALERT_MAX_RETRIES times, waiting BACKOFF, 2 x BACKOFF, ...
+    ALERT_MAX_RETRIES: int = Field(default=3, ge=0, le=10)
+    ALERT_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
+    METRICS_ENABLED: bool = True
+
     TOKEN_RETENTION_DAYS: int = Field(default=0, ge=0)
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)
@@ -60,6 +75,21 @@ class Settings(BaseSettings):
     REDDIT_MAX_RETRIES: int = Field(default=4, ge=0)
     REDDIT_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
 
+    @field_validator("ALERT_WEBHOOK_URLS", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("ALERT_WEBHOOK_URLS")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return value
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -73,6 +103,14 @@ class Settings(BaseSettings):
                 "DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, "
                 f"not {url.drivername}://"
             )
+        return value
+
+    @field_validator("SECRET_KEY")
+    @classmethod
+    def _no_default_secret_in_production(cls, value: str, info: ValidationInfo) -> str:
+        # The default is public: anyone could sign access tokens with it.
+        if info.data.get("ENVIRONMENT") == "production" and value == INSECURE_SECRET:
+            raise ValueError("SECRET_KEY must be set in production")
         return value
 
     @property

@@ -8,8 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.user import User
 
+# `users.id` is a 32-bit INTEGER on PostgreSQL; a larger id (from a URL or a token) cannot
+# exist, and sending it would fail in the driver instead of finding nothing.
+MAX_ID = 2**31 - 1
+
 
 async def get(db: AsyncSession, user_id: int) -> User | None:
+    if not 0 < user_id <= MAX_ID:
+        return None
     return await db.get(User, user_id)
 
 

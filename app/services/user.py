@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
@@ -12,18 +13,25 @@ from app.schemas.user import UserCreate, UserUpdate, UserUpdateMe
 
 logger = logging.getLogger(__name__)
 
+EMAIL_TAKEN = "A user with this email already exists"
+
 
 async def create_user(db: AsyncSession, data: UserCreate) -> User:
     if await user_crud.get_by_email(db, data.email) is not None:
-        raise Conflict("A user with this email already exists")
-    return await user_crud.create(
-        db,
-        email=data.email.lower(),
-        hashed_password=security.hash_password(data.password),
-        full_name=data.full_name,
-        is_active=data.is_active,
-        is_superuser=data.is_superuser,
-    )
+        raise Conflict(EMAIL_TAKEN)
+    try:
+        return await user_crud.create(
+            db,
+            email=data.email.lower(),
+            hashed_password=security.hash_password(data.password),
+            full_name=data.full_name,
+            is_active=data.is_active,
+            is_superuser=data.is_superuser,
+        )
+    except IntegrityError:
+        # A concurrent request took the email between the check and the insert; the
+        # unique index on `users.email` is the only constraint an insert can break.
+        raise Conflict(EMAIL_TAKEN) from None
 
 
 async def get_user(db: AsyncSession, user_id: int) -> User:
@@ -39,12 +47,15 @@ async def update_user(db: AsyncSession, user: User, data: UserUpdate | UserUpdat
         values["email"] = values["email"].lower()
         other = await user_crud.get_by_email(db, values["email"])
         if other is not None and other.id != user.id:
-            raise Conflict("A user with this email already exists")
+            raise Conflict(EMAIL_TAKEN)
     password = values.pop("password", None)
     if password is not None:
         values["hashed_password"] = security.hash_password(password)
     values = {k: v for k, v in values.items() if v is not None or k == "full_name"}
-    return await user_crud.update(db, user, **values)
+    try:
+        return await user_crud.update(db, user, **values)
+    except IntegrityError:
+        raise Conflict(EMAIL_TAKEN) from None
 
 
 async def delete_user(db: AsyncSession, user: User) -> None:

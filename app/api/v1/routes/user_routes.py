@@ -30,7 +30,8 @@ async def list_users(
     db: SessionDep,
     _: SuperUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded so a huge offset is a 422, not a database overflow.
+    offset: Annotated[int, Query(ge=0, le=user_crud.MAX_ID)] = 0,
 ) -> Page[UserPublic]:
     users, total = await user_crud.list_users(db, limit=limit, offset=offset)
     return Page(

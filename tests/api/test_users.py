@@ -1,0 +1,348 @@
+"""`/users`: one's own account, and user management for superusers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, bearer, login
+
+MakeUser = Callable[..., Awaitable[tuple[dict[str, Any], dict[str, str]]]]
+
+USERS = "/api/v1/users"
+ME = "/api/v1/users/me"
+PUBLIC_FIELDS = {
+    "id",
+    "email",
+    "full_name",
+    "is_active",
+    "is_superuser",
+    "created_at",
+    "updated_at",
+}
+
+
+def error_fields(response: httpx.Response) -> set[str]:
+    assert response.status_code == 422, response.text
+    return {str(error["loc"][-1]) for error in response.json()["detail"]}
+
+
+async def login_status(client: httpx.AsyncClient, email: str, password: str) -> int:
+    response = await client.post(
+        "/api/v1/auth/login", data={"username": email, "password": password}
+    )
+    return response.status_code
+
+
+async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> httpx.Response:
+    body.setdefault("password", PASSWORD)
+    return await client.post(USERS, headers=headers, json=body)
+
+
+# --- /users/me -----------------------------------------------------------------------
+
+
+async def test_read_me(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    user, headers = await make_user("reader@example.com")
+    response = await client.get(ME, headers=headers)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == PUBLIC_FIELDS
+    assert body["id"] == user["id"]
+    assert body["email"] == "reader@example.com"
+    assert body["is_active"] is True
+    assert body["is_superuser"] is False
+
+
+async def test_update_me(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    _, headers = await make_user("before@example.com")
+
+    response = await client.patch(
+        ME, headers=headers, json={"full_name": "Ada Lovelace", "email": "After@Example.com"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["full_name"] == "Ada Lovelace"
+    assert response.json()["email"] == "after@example.com"
+    assert (await client.get(ME, headers=headers)).json()["email"] == "after@example.com"
+    assert await login_status(client, "after@example.com", PASSWORD) == 200
+    assert await login_status(client, "before@example.com", PASSWORD) == 401
+
+
+async def test_update_my_password(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    user, headers = await make_user()
+    response = await client.patch(ME, headers=headers, json={"password": "my-new-passphrase"})
+    assert response.status_code == 200, response.text
+    assert await login_status(client, user["email"], "my-new-passphrase") == 200
+    assert await login_status(client, user["email"], PASSWORD) == 401
+
+
+async def test_users_cannot_grant_themselves_privileges(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    _, headers = await make_user()
+    response = await client.patch(
+        ME, headers=headers, json={"is_superuser": True, "full_name": "Mallory"}
+    )
+    assert response.status_code == 200
+    assert response.json()["is_superuser"] is False
+    assert (await client.get(USERS, headers=headers)).status_code == 403
+
+
+async def test_update_me_to_a_taken_email_is_409(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    await make_user("taken@example.com")
+    _, headers = await make_user()
+    response = await client.patch(ME, headers=headers, json={"email": "TAKEN@example.com"})
+    assert response.status_code == 409
+    assert "email" in response.json()["detail"].lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"email": "not-an-email"}, "email"), ({"password": "short"}, "password")],
+)
+async def test_update_me_validates_input(
+    client: httpx.AsyncClient, user_headers: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    response = await client.patch(ME, headers=user_headers, json=body)
+    assert error_fields(response) == {field}
+
+
+# --- access control ------------------------------------------------------------------
+
+SUPERUSER_ROUTES = [
+    ("GET", USERS),
+    ("POST", USERS),
+    ("GET", f"{USERS}/{{id}}"),
+    ("PATCH", f"{USERS}/{{id}}"),
+    ("DELETE", f"{USERS}/{{id}}"),
+]
+
+
+def _body(method: str) -> dict[str, Any] | None:
+    if method == "POST":
+        return {"email": "someone@example.com", "password": PASSWORD}
+    if method == "PATCH":
+        return {"full_name": "changed"}
+    return None
+
+
+@pytest.mark.parametrize(("method", "path"), SUPERUSER_ROUTES)
+async def test_superuser_routes_are_403_for_regular_users(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    make_user: MakeUser,
+    method: str,
+    path: str,
+) -> None:
+    target, _ = await make_user()
+    _, headers = await make_user()
+
+    response = await client.request(
+        method, path.format(id=target["id"]), headers=headers, json=_body(method)
+    )
+
+    assert response.status_code == 403, response.text
+    assert isinstance(response.json()["detail"], str)
+    # Nothing happened to the target.
+    unchanged = await client.get(f"{USERS}/{target['id']}", headers=admin_headers)
+    assert unchanged.json() == target
+    emails = [u["email"] for u in (await client.get(USERS, headers=admin_headers)).json()["items"]]
+    assert "someone@example.com" not in emails
+
+
+@pytest.mark.parametrize(("method", "path"), [*SUPERUSER_ROUTES, ("GET", ME), ("PATCH", ME)])
+async def test_user_routes_are_401_without_a_token(
+    client: httpx.AsyncClient, make_user: MakeUser, method: str, path: str
+) -> None:
+    target, _ = await make_user()
+    response = await client.request(method, path.format(id=target["id"]), json=_body(method))
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+# --- superuser management ------------------------------------------------------------
+
+
+async def test_superuser_creates_a_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await create(
+        client, admin_headers, email="New.User@example.com", full_name="New User"
+    )
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == PUBLIC_FIELDS
+    assert body["email"] == "new.user@example.com"
+    assert body["full_name"] == "New User"
+    assert body["is_active"] is True
+    assert body["is_superuser"] is False
+    assert await login_status(client, "new.user@example.com", PASSWORD) == 200
+
+
+async def test_superuser_can_create_another_superuser(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await create(client, admin_headers, email="boss@example.com", is_superuser=True)
+    assert response.status_code == 201
+    headers = bearer(await login(client, "boss@example.com"))
+    assert (await client.get(USERS, headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["dup@example.com", "DUP@Example.COM"])
+async def test_duplicate_email_is_409(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], email: str
+) -> None:
+    assert (await create(client, admin_headers, email="dup@example.com")).status_code == 201
+    response = await create(client, admin_headers, email=email)
+    assert response.status_code == 409
+    assert "already exists" in response.json()["detail"]
+
+
+async def test_concurrent_creates_with_one_email_make_one_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(
+        *(create(client, admin_headers, email="race@example.com") for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    listing = (await client.get(USERS, headers=admin_headers)).json()
+    assert [u["email"] for u in listing["items"]].count("race@example.com") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "@example.com", "password": PASSWORD}, "email"),
+        ({"email": "ok@example.com", "password": "short"}, "password"),
+        ({"password": PASSWORD}, "email"),
+    ],
+    ids=["no-at", "empty-local-part", "short-password", "missing-email"],
+)
+async def test_create_user_validates_input(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    response = await client.post(USERS, headers=admin_headers, json=body)
+    assert error_fields(response) == {field}
+
+
+async def test_superuser_lists_users_with_pagination(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for n in range(3):
+        assert (await create(client, admin_headers, email=f"u{n}@example.com")).status_code == 201
+
+    everyone = await client.get(USERS, headers=admin_headers)
+    page = await client.get(USERS, headers=admin_headers, params={"limit": 2, "offset": 1})
+
+    assert everyone.status_code == 200
+    body = everyone.json()
+    assert body["total"] == 4
+    emails = [u["email"] for u in body["items"]]
+    assert emails == ["admin@example.com", "u0@example.com", "u1@example.com", "u2@example.com"]
+    assert page.json() == {"items": body["items"][1:3], "total": 4, "limit": 2, "offset": 1}
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"offset": 2**63}]
+)
+async def test_list_users_rejects_bad_paging(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], params: dict[str, int]
+) -> None:
+    response = await client.get(USERS, headers=admin_headers, params=params)
+    assert error_fields(response) == set(params)
+
+
+async def test_superuser_reads_a_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    response = await client.get(f"{USERS}/{user['id']}", headers=admin_headers)
+    assert response.status_code == 200
+    assert response.json() == user
+
+
+async def test_superuser_updates_a_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+
+    response = await client.patch(
+        f"{USERS}/{user['id']}",
+        headers=admin_headers,
+        json={"full_name": "Renamed", "is_superuser": True, "password": "set-by-admin-123"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["full_name"] == "Renamed"
+    assert response.json()["is_superuser"] is True
+    assert response.json()["email"] == user["email"]
+    assert await login_status(client, user["email"], "set-by-admin-123") == 200
+    assert await login_status(client, user["email"], PASSWORD) == 401
+
+
+async def test_superuser_deactivates_a_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, headers = await make_user()
+    response = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"is_active": False}
+    )
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
+    assert (await client.get(ME, headers=headers)).status_code == 401
+    assert await login_status(client, user["email"], PASSWORD) == 401
+
+
+async def test_superuser_update_to_a_taken_email_is_409(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    response = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"email": "admin@example.com"}
+    )
+    assert response.status_code == 409
+
+
+async def test_superuser_deletes_a_user(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, headers = await make_user()
+
+    response = await client.delete(f"{USERS}/{user['id']}", headers=admin_headers)
+
+    assert response.status_code == 204
+    assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).status_code == 404
+    assert (await client.get(ME, headers=headers)).status_code == 401
+    assert await login_status(client, user["email"], PASSWORD) == 401
+
+
+async def test_deleting_yourself_is_409(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+    response = await client.delete(f"{USERS}/{me['id']}", headers=admin_headers)
+    assert response.status_code == 409
+    assert "own account" in response.json()["detail"]
+    assert (await client.get(ME, headers=admin_headers)).status_code == 200
+
+
+@pytest.mark.parametrize("user_id", [999_999, 0, -1, 2**31, 2**63])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+async def test_unknown_user_id_is_404(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], method: str, user_id: int
+) -> None:
+    response = await client.request(
+        method, f"{USERS}/{user_id}", headers=admin_headers, json=_body(method)
+    )
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "User not found"}
