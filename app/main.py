@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from app.api.v1.router import router as v1_router
-from app.api.v1.routes import health_routes
+from app.api.v1.routes import dashboard_routes, health_routes, metrics_routes
 from app.core.config import Settings, get_settings
 from app.core.email import email_sender_for
 from app.core.errors import AppError, Conflict
 from app.db.session import Database
+from app.services.scrape_session import BackgroundScrapes
 from app.services.user import ensure_superuser
 from app.tasks.client import SchedulerClient
 from app.tasks.service import SchedulerService
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.mailer = email_sender_for(settings)
         app.state.scheduler_service = service
         app.state.scheduler_client = SchedulerClient(settings, database, service)
+        # Manual scrapes run on this loop with `database`: they end before it is disposed.
+        scrapes = app.state.background_scrapes = BackgroundScrapes()
         if settings.FIRST_SUPERUSER_EMAIL and settings.FIRST_SUPERUSER_PASSWORD:
             try:
                 async with database.transaction() as db:
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await scrapes.shutdown(settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS)
             if service is not None:
                 service.join(timeout=settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS + 15)
             await database.dispose()
@@ -66,4 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AppError, app_error_handler)
     app.include_router(v1_router, prefix="/api/v1")
     app.include_router(health_routes.router, include_in_schema=False)
+    if settings.METRICS_ENABLED:
+        app.include_router(metrics_routes.router)
+    app.include_router(dashboard_routes.router)
+    app.mount(
+        dashboard_routes.STATIC_PATH, dashboard_routes.static_files(), name="dashboard-static"
+    )
     return app

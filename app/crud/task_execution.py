@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, delete, func, select, update
+from sqlalchemy import Float, Select, and_, case, cast, delete, func, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,45 @@ async def list_running(db: AsyncSession, limit: int = 100) -> Sequence[TaskExecu
         .limit(limit)
     )
     return (await db.scalars(query)).all()
+
+
+# SQLite allows at most 500 terms in one compound SELECT.
+_UNION_CHUNK = 100
+
+
+async def recent_outcomes(
+    db: AsyncSession, job_ids: Sequence[str], *, per_job: int
+) -> dict[str, list[tuple[ExecutionStatus, datetime]]]:
+    """The latest `per_job` runs of each job, newest first, as (status, started_at).
+
+    One LIMITed range scan of the `(job_id, started_at)` index per job, unioned: the cost
+    follows the number of jobs asked for, however long their histories are.
+    """
+    found: dict[str, list[tuple[int, ExecutionStatus, datetime]]] = {}
+    for start in range(0, len(job_ids), _UNION_CHUNK):
+        parts = [
+            select(
+                TaskExecution.id,
+                TaskExecution.job_id,
+                TaskExecution.status,
+                TaskExecution.started_at,
+            )
+            .where(TaskExecution.job_id == job_id)
+            .order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
+            .limit(per_job)
+            .subquery()
+            for job_id in job_ids[start : start + _UNION_CHUNK]
+        ]
+        rows = await db.execute(union_all(*(select(part) for part in parts)))
+        for execution_id, job_id, status, started_at in rows.all():
+            found.setdefault(job_id, []).append((execution_id, status, started_at))
+    return {
+        job_id: [
+            (status, started)
+            for _, status, started in sorted(runs, key=lambda r: (r[2], r[0]), reverse=True)
+        ]
+        for job_id, runs in found.items()
+    }
 
 
 def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:

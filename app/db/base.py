@@ -1,6 +1,7 @@
 """Every model, imported so `Base.metadata` is complete (Alembic and tests use it)."""
 
 from app.db.base_class import Base
+from app.models.audit import AuditEntry
 from app.models.bot_config import BotConfig
 from app.models.password_reset import PasswordReset
 from app.models.reddit_content import RedditComment, RedditPost
@@ -12,6 +13,7 @@ from app.models.user import User
 
 __all__ = [
     "APSchedulerJob",
+    "AuditEntry",
     "Base",
     "BotConfig",
     "PasswordReset",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.schemas.audit import Reason
 from app.tasks.triggers import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
@@ -30,6 +32,12 @@ class JobInfo(BaseModel):  # type: ignore[no-redef]
     timeout_seconds: float | None = None
     builtin: bool = False
     bot_config_id: int | None = None
+    # The trigger in words, e.g. "every day at 03:00 UTC".
+    trigger_description: str | None = None
+    # From the job's latest runs (RECENT_RUNS of them), read for the jobs returned only.
+    last_status: ExecutionStatus | None = None
+    last_run_at: datetime | None = None
+    success_rate: float | None = None
 
     func: str | None = None
     args: list[Any] | None = None
@@ -60,6 +68,7 @@ class JobCreate(BaseModel):
     misfire_grace_time: int | None = Field(default=None, ge=1)
     coalesce: bool = True
     paused: bool = False
+    reason: Reason | None = None
 
 
 class JobUpdate(BaseModel):
@@ -73,6 +82,7 @@ class JobUpdate(BaseModel):
     max_instances: int | None = Field(default=None, ge=1, le=100)
     misfire_grace_time: int | None = Field(default=None, ge=1)
     coalesce: bool | None = None
+    reason: Reason | None = None
 
 
 class TriggerPreview(BaseModel):
@@ -80,10 +90,24 @@ class TriggerPreview(BaseModel):
 
     trigger: TriggerSpec
     count: int = Field(default=5, ge=1, le=100)
+    # The zone the trigger runs in when the trigger itself names none.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
 
 class TriggerPreviewResponse(BaseModel):
     trigger: str
+    description: str
+    timezone: str
     next_fire_times: list[datetime]
 
 
@@ -138,6 +162,16 @@ class LeaderInfo(BaseModel):
     this_process: bool = False
 
 
+class RunningExecution(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    job_id: str
+    job_name: str
+    trigger: ExecutionTrigger
+    started_at: datetime
+
+
 class SystemStats(BaseModel):
     total_jobs: int
     active_jobs: int
@@ -146,6 +180,8 @@ class SystemStats(BaseModel):
     scheduler_running: bool
     leader: LeaderInfo
     running_executions: int
+    # The oldest runs in progress (at most RUNNING_SHOWN of them).
+    running_now: list[RunningExecution] = Field(default_factory=list)
     last_24h: dict[str, int]
 
 

@@ -13,23 +13,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, Invalid, NotFound
 from app.crud import task as job_crud
 from app.crud import task_execution as execution_crud
+from app.models.audit import AuditAction
 from app.models.scheduler import APSchedulerJob
+from app.models.task_execution import ExecutionStatus
+from app.models.user import User
 from app.schemas.task import (
     JobActionResponse,
     JobCreate,
     JobInfo,
     JobPage,
     JobUpdate,
+    RunningExecution,
     SystemStats,
     TaskInfo,
     TriggerPreview,
     TriggerPreviewResponse,
 )
-from app.tasks import triggers
+from app.services import audit as audit_service
+from app.tasks import humanize, triggers
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs.cleanup import BUILTIN_JOB_IDS
 from app.tasks.registry import UnknownTask, registry
 from app.tasks.scheduler import BOT_JOB_PREFIX
+
+# Last status and success rate in the job list are read from this many latest runs.
+RECENT_RUNS = 50
+RUNNING_SHOWN = 20
+AUDITED_ACTIONS = {
+    "pause": AuditAction.PAUSE,
+    "resume": AuditAction.RESUME,
+    "run": AuditAction.RUN,
+    "remove": AuditAction.DELETE,
+}
 
 
 def job_info(row: APSchedulerJob) -> JobInfo:
@@ -54,6 +69,7 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         task=kwargs.get("task"),
         params=kwargs.get("params"),
         trigger_spec=triggers.describe_trigger(trigger),
+        trigger_description=humanize.describe(trigger),
         timeout_seconds=kwargs.get("timeout_seconds"),
         builtin=row.id in BUILTIN_JOB_IDS,
         bot_config_id=bot_config_id,
@@ -67,17 +83,41 @@ def job_info(row: APSchedulerJob) -> JobInfo:
     )
 
 
+async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[JobInfo]:
+    """Fill in last status and success rate, from the latest runs of these jobs only."""
+    outcomes = await execution_crud.recent_outcomes(
+        db, [job.id for job in jobs], per_job=RECENT_RUNS
+    )
+    for job in jobs:
+        runs = outcomes.get(job.id)
+        if not runs:
+            continue
+        job.last_status, job.last_run_at = runs[0]
+        # As in the job's stats: runs still going are not counted yet.
+        finished = [status for status, _ in runs if status != ExecutionStatus.RUNNING]
+        if finished:
+            successes = sum(status == ExecutionStatus.SUCCESS for status in finished)
+            job.success_rate = round(successes / len(finished) * 100, 2)
+    return jobs
+
+
 async def list_jobs(db: AsyncSession, *, limit: int, offset: int) -> JobPage:
     rows = await job_crud.list_page(db, limit=limit, offset=offset)
     total, _ = await job_crud.counts(db)
-    return JobPage(items=[job_info(r) for r in rows], total=total, limit=limit, offset=offset)
+    items = await with_recent_outcomes(db, [job_info(r) for r in rows])
+    return JobPage(items=items, total=total, limit=limit, offset=offset)
 
 
-async def get_job(db: AsyncSession, job_id: str) -> JobInfo:
+async def _load(db: AsyncSession, job_id: str) -> JobInfo:
     row = await job_crud.get(db, job_id)
     if row is None:
         raise NotFound(f"Job {job_id!r} not found")
     return job_info(row)
+
+
+async def get_job(db: AsyncSession, job_id: str) -> JobInfo:
+    [job] = await with_recent_outcomes(db, [await _load(db, job_id)])
+    return job
 
 
 def list_tasks() -> list[TaskInfo]:
@@ -130,21 +170,42 @@ def _check_managed(job_id: str, action: str) -> None:
         )
 
 
-async def create_job(db: AsyncSession, client: SchedulerClient, data: JobCreate) -> JobInfo:
+async def create_job(
+    db: AsyncSession,
+    client: SchedulerClient,
+    data: JobCreate,
+    actor: User,
+    reason: str | None = None,
+) -> JobInfo:
+    """`reason` from the body wins over one given beside it (the query string)."""
     _check_managed(data.id, "created")
     _check_task(data.task, data.params)
     _check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
-    await client.submit("add", data.id, data.model_dump(mode="json"))
-    return await get_job(db, data.id)
+    await client.submit("add", data.id, data.model_dump(mode="json", exclude={"reason"}))
+    job = await get_job(db, data.id)
+    await audit_service.record(
+        db,
+        actor,
+        AuditAction.CREATE,
+        data.id,
+        after=audit_service.job_snapshot(job),
+        reason=data.reason or reason,
+    )
+    return job
 
 
 async def update_job(
-    db: AsyncSession, client: SchedulerClient, job_id: str, data: JobUpdate
+    db: AsyncSession,
+    client: SchedulerClient,
+    job_id: str,
+    data: JobUpdate,
+    actor: User,
+    reason: str | None = None,
 ) -> JobInfo:
-    current = await get_job(db, job_id)
-    changes = data.model_dump(mode="json", exclude_unset=True)
+    current = await _load(db, job_id)
+    changes = data.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
     if job_id.startswith(BOT_JOB_PREFIX) and {"task", "params", "trigger"} & changes.keys():
         _check_managed(job_id, "given another task or trigger")
     if job_id in BUILTIN_JOB_IDS and {"task", "params"} & changes.keys():
@@ -160,30 +221,73 @@ async def update_job(
     for key in ("name", "task", "params", "trigger", "max_instances", "coalesce"):
         if key in changes and changes[key] is None:
             raise Invalid(f"{key} cannot be null", field=key)
-    if changes:
-        await client.submit("modify", job_id, changes)
-    return await get_job(db, job_id)
+    if not changes:
+        return await get_job(db, job_id)
+    await client.submit("modify", job_id, changes)
+    job = await get_job(db, job_id)
+    await audit_service.record(
+        db,
+        actor,
+        AuditAction.MODIFY,
+        job_id,
+        before=audit_service.job_snapshot(current),
+        after=audit_service.job_snapshot(job),
+        reason=data.reason or reason,
+    )
+    return job
 
 
 async def job_action(
-    db: AsyncSession, client: SchedulerClient, job_id: str, action: str
+    db: AsyncSession,
+    client: SchedulerClient,
+    job_id: str,
+    action: str,
+    actor: User,
+    reason: str | None = None,
 ) -> JobActionResponse:
-    await get_job(db, job_id)
+    current = await _load(db, job_id)
     if action == "remove":
         _check_managed(job_id, "deleted")
     result = await client.submit(action, job_id)
-    return JobActionResponse(
+    response = JobActionResponse(
         status=str(result.get("status", action)),
         job_id=job_id,
         execution_id=result.get("execution_id"),
     )
+    after: dict[str, Any] | None = None
+    if action == "run":
+        after = {"status": response.status, "execution_id": response.execution_id}
+    elif action != "remove" and (row := await job_crud.get(db, job_id)) is not None:
+        after = audit_service.job_snapshot(job_info(row))
+    await audit_service.record(
+        db,
+        actor,
+        AUDITED_ACTIONS[action],
+        job_id,
+        before=None if action == "run" else audit_service.job_snapshot(current),
+        after=after,
+        reason=reason,
+    )
+    return response
 
 
 def preview(data: TriggerPreview) -> TriggerPreviewResponse:
-    _check_trigger(data.trigger)
-    trigger = triggers.build_trigger(data.trigger)
+    spec = data.trigger
+    if data.timezone is not None:
+        if "timezone" in spec.model_fields_set and spec.timezone != data.timezone:
+            raise Invalid(
+                f"the trigger runs in {spec.timezone}; give the time zone once", field="timezone"
+            )
+        spec = type(spec).model_validate(
+            {**spec.model_dump(exclude_unset=True), "timezone": data.timezone}
+        )
+    _check_trigger(spec)
+    trigger = triggers.build_trigger(spec)
     return TriggerPreviewResponse(
-        trigger=str(trigger), next_fire_times=triggers.next_fire_times(trigger, data.count)
+        trigger=str(trigger),
+        description=humanize.describe(trigger),
+        timezone=spec.timezone,
+        next_fire_times=triggers.next_fire_times(trigger, data.count),
     )
 
 
@@ -191,6 +295,7 @@ async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats
     total, paused = await job_crud.counts(db)
     leader = await client.leader(db)
     since = datetime.now(UTC) - timedelta(hours=24)
+    running = await execution_crud.list_running(db, limit=10_000)
     return SystemStats(
         total_jobs=total,
         active_jobs=total - paused,
@@ -198,6 +303,7 @@ async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats
         task_types=await job_crud.ids_by_prefix(db),
         scheduler_running=leader.alive,
         leader=leader,
-        running_executions=len(await execution_crud.list_running(db, limit=10_000)),
+        running_executions=len(running),
+        running_now=[RunningExecution.model_validate(r) for r in running[:RUNNING_SHOWN]],
         last_24h=await execution_crud.status_counts_since(db, since),
     )

@@ -7,9 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
 from app.core.errors import Conflict, NotFound
+from app.crud import bot_config as bot_config_crud
 from app.crud import user as user_crud
 from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdate, UserUpdateMe
+from app.tasks.client import SchedulerClient
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,15 @@ async def update_user(db: AsyncSession, user: User, data: UserUpdate | UserUpdat
         raise Conflict(EMAIL_TAKEN) from None
 
 
-async def delete_user(db: AsyncSession, user: User) -> None:
+async def delete_user(db: AsyncSession, scheduler: SchedulerClient, user: User) -> None:
+    """The user's bot configs go with the user (ON DELETE CASCADE); their scraping jobs
+    are removed first, so no job is left running for a config that no longer exists."""
+    from app.services.bot_config import sync_job
+
+    for config in await bot_config_crud.list_auto_scrape(db, owner_id=user.id):
+        await sync_job(
+            scheduler, config.id, enabled=False, interval_hours=config.scrape_interval_hours
+        )
     await user_crud.delete(db, user)
 
 

@@ -60,7 +60,8 @@ def _every(interval: timedelta) -> str:
     if seconds != int(seconds):
         return f"every {seconds:g} seconds"
     for unit, size in UNITS:
-        if seconds >= size and seconds % size == 0:
+        # "every 90 minutes" reads well; "every 3601 seconds" does not.
+        if seconds >= size and seconds % size == 0 and seconds // size <= 120:
             count = int(seconds // size)
             return f"every {unit}" if count == 1 else f"every {count} {unit}s"
     parts = []

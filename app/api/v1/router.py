@@ -2,7 +2,10 @@ from fastapi import APIRouter
 
 from app.api.v1.routes import (
     auth_routes,
+    bot_config_routes,
     health_routes,
+    reddit_content_routes,
+    scraping_routes,
     task_routes,
     user_routes,
 )
@@ -12,3 +15,6 @@ router.include_router(health_routes.router)
 router.include_router(auth_routes.router)
 router.include_router(user_routes.router)
 router.include_router(task_routes.router)
+router.include_router(bot_config_routes.router)
+router.include_router(scraping_routes.router)
+router.include_router(reddit_content_routes.router)

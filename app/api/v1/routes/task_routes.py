@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import SchedulerDep, SessionDep, SuperUser
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
+from app.schemas.common import Page
 from app.schemas.task import (
     JobActionResponse,
     JobCreate,
@@ -24,12 +26,17 @@ from app.schemas.task import (
     TriggerPreview,
     TriggerPreviewResponse,
 )
+from app.services import audit as audit_service
 from app.services import task as task_service
 from app.tasks.manager import TaskManager
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 JobId = Annotated[str, Path(max_length=191)]
+# Why, for the audit log. Writes with a body may give it there instead.
+ReasonQuery = Annotated[
+    str | None, Query(min_length=1, max_length=REASON_MAX_LENGTH, description="Why (audit log)")
+]
 
 
 @router.get("")
@@ -45,10 +52,14 @@ async def list_jobs(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, body: JobCreate
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    body: JobCreate,
+    reason: ReasonQuery = None,
 ) -> JobInfo:
     """Create a job that runs a registered task on a trigger."""
-    return await task_service.create_job(db, scheduler, body)
+    return await task_service.create_job(db, scheduler, body, user, reason)
 
 
 @router.get("/system/stats")
@@ -82,40 +93,61 @@ async def get_job(db: SessionDep, _: SuperUser, job_id: JobId) -> JobInfo:
 
 @router.patch("/{job_id}")
 async def update_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId, body: JobUpdate
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    job_id: JobId,
+    body: JobUpdate,
+    reason: ReasonQuery = None,
 ) -> JobInfo:
     """Change a job. Its schedule moves only if its trigger changes; paused stays paused."""
-    return await task_service.update_job(db, scheduler, job_id, body)
+    return await task_service.update_job(db, scheduler, job_id, body, user, reason)
 
 
 @router.delete("/{job_id}")
 async def delete_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    job_id: JobId,
+    reason: ReasonQuery = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "remove")
+    return await task_service.job_action(db, scheduler, job_id, "remove", user, reason)
 
 
 @router.post("/{job_id}/pause")
 async def pause_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    job_id: JobId,
+    reason: ReasonQuery = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "pause")
+    return await task_service.job_action(db, scheduler, job_id, "pause", user, reason)
 
 
 @router.post("/{job_id}/resume")
 async def resume_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    job_id: JobId,
+    reason: ReasonQuery = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "resume")
+    return await task_service.job_action(db, scheduler, job_id, "resume", user, reason)
 
 
 @router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED)
 async def run_job(
-    db: SessionDep, scheduler: SchedulerDep, _: SuperUser, job_id: JobId
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: SuperUser,
+    job_id: JobId,
+    reason: ReasonQuery = None,
 ) -> JobActionResponse:
     """Run now, through the scheduler (recorded as `manual`; 409 if already running at
     its instance limit). The schedule does not move."""
-    return await task_service.job_action(db, scheduler, job_id, "run")
+    return await task_service.job_action(db, scheduler, job_id, "run", user, reason)
 
 
 @router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
@@ -135,3 +167,15 @@ async def list_executions(
 @router.get("/{job_id}/stats")
 async def job_stats(db: SessionDep, _: SuperUser, job_id: JobId) -> JobStatsResponse:
     return await TaskManager(db).get_job_stats(job_id)
+
+
+@router.get("/{job_id}/audit")
+async def job_audit(
+    db: SessionDep,
+    _: SuperUser,
+    job_id: JobId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[AuditEntryPublic]:
+    """Who changed the job, when, how and why, newest first (also after it was deleted)."""
+    return await audit_service.list_for_job(db, job_id, limit=limit, offset=offset)

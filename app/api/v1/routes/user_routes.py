@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import CurrentUser, SessionDep, SuperUser
+from app.api.deps import CurrentUser, SchedulerDep, SessionDep, SuperUser
 from app.core.errors import Conflict
 from app.crud import user as user_crud
 from app.models.user import User
@@ -55,7 +55,10 @@ async def update_user(db: SessionDep, _: SuperUser, user_id: int, body: UserUpda
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(db: SessionDep, me: SuperUser, user_id: int) -> None:
+async def delete_user(
+    db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: int
+) -> None:
+    """Delete a user with their bot configs and those configs' jobs."""
     if user_id == me.id:
         raise Conflict("You cannot delete your own account")
-    await user_service.delete_user(db, await user_service.get_user(db, user_id))
+    await user_service.delete_user(db, scheduler, await user_service.get_user(db, user_id))

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from app.api.deps import CurrentUser, SchedulerDep, SessionDep
+from app.db.session import Database
+from app.models.bot_config import BotConfig
+from app.schemas.bot_config import BotConfigCreate, BotConfigPublic, BotConfigUpdate
+from app.schemas.common import Page
+from app.services import bot_config as bot_config_service
+
+router = APIRouter(prefix="/bot-configs", tags=["bot-configs"])
+
+
+def get_database(request: Request) -> Database:
+    """The API process's database, for work that commits apart from the request."""
+    database: Database = request.app.state.db
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+@router.get("")
+async def list_bot_configs(
+    db: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[BotConfigPublic]:
+    """Your bot configs (a superuser sees everyone's)."""
+    configs, total = await bot_config_service.list_configs(db, user, limit=limit, offset=offset)
+    return Page(
+        items=[BotConfigPublic.model_validate(c) for c in configs],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("", response_model=BotConfigPublic, status_code=status.HTTP_201_CREATED)
+async def create_bot_config(
+    db: SessionDep,
+    database: DatabaseDep,
+    scheduler: SchedulerDep,
+    user: CurrentUser,
+    body: BotConfigCreate,
+) -> BotConfig:
+    """Create a bot config; with auto-scrape on and active, its job exists on return."""
+    return await bot_config_service.create_config(db, database, scheduler, user, body)
+
+
+@router.get("/{bot_config_id}", response_model=BotConfigPublic)
+async def read_bot_config(db: SessionDep, user: CurrentUser, bot_config_id: int) -> BotConfig:
+    return await bot_config_service.get_accessible(db, user, bot_config_id)
+
+
+@router.patch("/{bot_config_id}", response_model=BotConfigPublic)
+async def update_bot_config(
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    user: CurrentUser,
+    bot_config_id: int,
+    body: BotConfigUpdate,
+) -> BotConfig:
+    """Change a bot config. Its job follows `is_active`, `auto_scrape_enabled` and
+    `scrape_interval_hours`; other changes leave the job's schedule alone."""
+    config = await bot_config_service.get_accessible(db, user, bot_config_id, for_update=True)
+    return await bot_config_service.update_config(db, scheduler, config, body, actor=user)
+
+
+@router.delete("/{bot_config_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_bot_config(
+    db: SessionDep, scheduler: SchedulerDep, user: CurrentUser, bot_config_id: int
+) -> None:
+    """Delete a bot config with its job, sessions, posts and comments."""
+    config = await bot_config_service.get_accessible(db, user, bot_config_id, for_update=True)
+    await bot_config_service.delete_config(db, scheduler, config, actor=user)

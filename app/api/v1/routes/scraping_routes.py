@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.v1.routes.bot_config_routes import DatabaseDep
+from app.models.scrape_session import ScrapeSession, SessionStatus
+from app.schemas.common import Page
+from app.schemas.scrape_session import ScrapeSessionPublic, ScrapeStarted
+from app.services import scrape_session as session_service
+from app.services.scrape_session import BackgroundScrapes
+
+router = APIRouter(tags=["scraping"])
+
+
+def get_background_scrapes(request: Request) -> BackgroundScrapes:
+    scrapes: BackgroundScrapes | None = getattr(request.app.state, "background_scrapes", None)
+    if scrapes is None:
+        scrapes = request.app.state.background_scrapes = BackgroundScrapes()
+    return scrapes
+
+
+BackgroundScrapesDep = Annotated[BackgroundScrapes, Depends(get_background_scrapes)]
+
+
+@router.post("/bot-configs/{bot_config_id}/scrape", status_code=status.HTTP_202_ACCEPTED)
+async def start_scrape(
+    db: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    scrapes: BackgroundScrapesDep,
+    bot_config_id: int,
+) -> ScrapeStarted:
+    """Start a manual scrape and answer at once; poll `/scrape-sessions/{session_id}`
+    until its status is `completed` or `failed`."""
+    session = await session_service.start_manual_scrape(
+        db, user, bot_config_id, database=database, settings=settings, scrapes=scrapes
+    )
+    return ScrapeStarted.model_validate(
+        {**ScrapeSessionPublic.model_validate(session).model_dump(), "session_id": session.id}
+    )
+
+
+@router.get("/scrape-sessions")
+async def list_scrape_sessions(
+    db: SessionDep,
+    user: CurrentUser,
+    bot_config_id: int | None = None,
+    status: SessionStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[ScrapeSessionPublic]:
+    """Sessions of your bot configs (a superuser sees all), newest first."""
+    sessions, total = await session_service.list_sessions(
+        db, user, bot_config_id=bot_config_id, status=status, limit=limit, offset=offset
+    )
+    return Page(
+        items=[ScrapeSessionPublic.model_validate(s) for s in sessions],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/scrape-sessions/{session_id}", response_model=ScrapeSessionPublic)
+async def read_scrape_session(db: SessionDep, user: CurrentUser, session_id: int) -> ScrapeSession:
+    return await session_service.get_session(db, user, session_id)

@@ -1,0 +1,85 @@
+"""Prometheus metrics of the scheduler, served at `/metrics`.
+
+Each process has its own registry, and runs happen only in the scheduler leader, so
+run metrics (runs, durations, lateness, running, last success) come from the leader's
+`/metrics`; every process reports `scheduler_leader` (1 where it leads), which tells
+Prometheus which target that is. API-only workers expose the process metrics alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+# Seconds; runs go from milliseconds (cleanups) to an hour (a large scrape).
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
+# Seconds between a run's fire time and its start: small unless the scheduler was busy
+# or down, when it can be anything up to the downtime.
+LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+RUNS = Counter(
+    "scheduler_job_runs",
+    "Finished job runs (every status, missed and skipped ones too), by job and status",
+    ["job_id", "status"],
+)
+# Histograms by task name, not job id: a bucket set per job would grow with every bot.
+DURATION = Histogram(
+    "scheduler_job_duration_seconds",
+    "How long runs took, by task",
+    ["task"],
+    buckets=DURATION_BUCKETS,
+)
+LATENESS = Histogram(
+    "scheduler_job_lateness_seconds",
+    "Start of a scheduled run minus its fire time, by task",
+    ["task"],
+    buckets=LATENESS_BUCKETS,
+)
+RUNNING = Gauge("scheduler_jobs_running", "Runs in progress, by task", ["task"])
+LEADER = Gauge("scheduler_leader", "1 if this process is the scheduler leader, else 0")
+LAST_SUCCESS = Gauge(
+    "scheduler_job_last_success_timestamp_seconds",
+    "Unix time of the last successful run, by job",
+    ["job_id"],
+)
+
+
+def _task(task: str | None) -> str:
+    return task or "unknown"
+
+
+def set_leader(leading: bool) -> None:
+    LEADER.set(1 if leading else 0)
+
+
+def run_started(task: str | None, scheduled_at: datetime | None, started_at: datetime) -> None:
+    """A run has claimed its slot and starts now. Manual runs have no fire time, hence
+    no lateness."""
+    RUNNING.labels(_task(task)).inc()
+    if scheduled_at is not None:
+        LATENESS.labels(_task(task)).observe(max(0.0, (started_at - scheduled_at).total_seconds()))
+
+
+def run_finished(
+    job_id: str,
+    task: str | None,
+    status: str,
+    started_at: datetime,
+    finished_at: datetime,
+) -> None:
+    RUNNING.labels(_task(task)).dec()
+    DURATION.labels(_task(task)).observe((finished_at - started_at).total_seconds())
+    observe_outcome(job_id, status, finished_at)
+
+
+def observe_outcome(job_id: str, status: str, at: datetime) -> None:
+    """Count an outcome; runs that never started (missed, skipped) come only here."""
+    RUNS.labels(job_id, status).inc()
+    if status == "success":
+        LAST_SUCCESS.labels(job_id).set(at.timestamp())
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of this process's registry, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.audit import AuditEntry
+
+
+async def create(db: AsyncSession, **values: Any) -> AuditEntry:
+    entry = AuditEntry(**values)
+    db.add(entry)
+    await db.flush()
+    return entry
+
+
+async def list_for_job(
+    db: AsyncSession, job_id: str, *, limit: int, offset: int
+) -> tuple[Sequence[AuditEntry], int]:
+    """A job's entries, newest first, and how many there are."""
+    total = await db.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.job_id == job_id)
+    )
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.job_id == job_id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await db.scalars(query)).all(), int(total or 0)

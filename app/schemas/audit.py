@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models.audit import AuditAction, AuditSource
+
+REASON_MAX_LENGTH = 500
+
+# Why a change was made, in the operator's words; kept in the audit log.
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX_LENGTH)]
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    actor_id: int | None
+    actor_email: str
+    action: AuditAction
+    source: AuditSource
+    job_id: str
+    bot_config_id: int | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None

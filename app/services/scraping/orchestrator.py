@@ -1,0 +1,287 @@
+"""`ScrapingOrchestrator`: one scrape session of a bot config, from the first request to
+Reddit to the counts on the session row.
+
+It is a unit-of-work boundary of its own, like a job: each step commits in its own
+transaction, so the session can be polled while it runs and what a step stored stays
+stored if a later step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import NotFound
+from app.crud import bot_config as bot_config_crud
+from app.crud import reddit_content as content_crud
+from app.crud import scrape_session as session_crud
+from app.db.session import Database
+from app.models.bot_config import BotConfig, SortOrder, TimeFilter
+from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
+from app.services.scraping.reddit_client import (
+    RedditClient,
+    RedditCommentData,
+    RedditError,
+    RedditPostData,
+)
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED = "Interrupted: the scrape was cancelled (timed out or the process stopped)"
+
+
+class ScrapeFailed(Exception):
+    """A session that ended `failed`. The message carries the reason recorded on it, so
+    a job's history shows the same reason as the session."""
+
+    def __init__(self, session_id: int, reason: str) -> None:
+        super().__init__(f"Scrape session {session_id} failed: {reason}")
+        self.session_id = session_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ScrapePlan:
+    """What a session scrapes, read from the bot config when it starts."""
+
+    bot_config_id: int
+    subreddits: tuple[str, ...]
+    keywords: tuple[str, ...]
+    sort: SortOrder
+    time_filter: TimeFilter
+    posts_limit: int
+    include_comments: bool
+    comments_limit: int
+
+    @classmethod
+    def of(cls, config: BotConfig) -> ScrapePlan:
+        return cls(
+            bot_config_id=config.id,
+            subreddits=tuple(config.subreddits),
+            keywords=tuple(k.casefold() for k in config.keywords or ()),
+            sort=SortOrder(config.sort),
+            time_filter=TimeFilter(config.time_filter),
+            posts_limit=config.posts_limit,
+            include_comments=config.include_comments,
+            comments_limit=config.comments_limit,
+        )
+
+    def matches(self, post: RedditPostData) -> bool:
+        if not self.keywords:
+            return True
+        text = f"{post.title}\n{post.selftext}".casefold()
+        return any(keyword in text for keyword in self.keywords)
+
+
+@dataclass
+class Counts:
+    posts_found: int = 0
+    posts_new: int = 0
+    comments_found: int = 0
+    comments_new: int = 0
+
+
+class ScrapingOrchestrator:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+
+    async def execute_scraping_session(
+        self, db: AsyncSession, bot_config_id: int, session_type: SessionType
+    ) -> dict[str, Any]:
+        """Scrape one bot config now and return the session's summary; raise
+        `ScrapeFailed` (after recording the failed session) if it fails.
+
+        `db` is the caller's unit of work and is left untouched: the session's steps
+        commit in their own transactions so that progress is visible while it runs.
+        A scheduled (`auto`) run of a config that no longer wants one is skipped.
+        """
+        if session_type == SessionType.AUTO:
+            async with self.database.transaction() as own:
+                config = await bot_config_crud.get(own, bot_config_id)
+                if config is None:
+                    raise NotFound(f"Bot config {bot_config_id} does not exist")
+                if not (config.is_active and config.auto_scrape_enabled):
+                    return {
+                        "status": "skipped",
+                        "bot_config_id": bot_config_id,
+                        "reason": "the bot config is inactive or has auto-scrape off",
+                    }
+        session = await self.start_session(bot_config_id, session_type)
+        return await self.run_session(session.id)
+
+    async def execute_auto_scraping(self, db: AsyncSession) -> list[dict[str, Any]]:
+        """Scrape every active config with auto-scrape on, one after the other. A config
+        that fails is reported in its entry; the others still run."""
+        async with self.database.transaction() as own:
+            config_ids = [c.id for c in await bot_config_crud.list_auto_scrape(own)]
+        results: list[dict[str, Any]] = []
+        for bot_config_id in config_ids:
+            try:
+                results.append(
+                    await self.execute_scraping_session(db, bot_config_id, SessionType.AUTO)
+                )
+            except ScrapeFailed as exc:
+                results.append(
+                    {
+                        "status": "failed",
+                        "bot_config_id": bot_config_id,
+                        "session_id": exc.session_id,
+                        "error": exc.reason,
+                    }
+                )
+            except NotFound as exc:
+                results.append(
+                    {"status": "skipped", "bot_config_id": bot_config_id, "reason": str(exc)}
+                )
+        return results
+
+    async def start_session(self, bot_config_id: int, session_type: SessionType) -> ScrapeSession:
+        """A `running` session, committed at once so that it can be polled."""
+        async with self.database.transaction() as db:
+            if await bot_config_crud.get(db, bot_config_id) is None:
+                raise NotFound(f"Bot config {bot_config_id} does not exist")
+            return await session_crud.create(
+                db,
+                bot_config_id=bot_config_id,
+                session_type=session_type,
+                status=SessionStatus.RUNNING,
+                started_at=datetime.now(UTC),
+            )
+
+    async def run_session(self, session_id: int) -> dict[str, Any]:
+        """Scrape for a started session and record how it ended."""
+        counts = Counts()
+        bot_config_id: int | None = None
+        try:
+            async with self.database.transaction() as db:
+                session = await session_crud.get(db, session_id)
+                if session is None:
+                    raise NotFound(f"Scrape session {session_id} does not exist")
+                bot_config_id = session.bot_config_id
+                config = await bot_config_crud.get(db, bot_config_id)
+                if config is None:
+                    raise NotFound(f"Bot config {bot_config_id} does not exist")
+                plan = ScrapePlan.of(config)
+            async with RedditClient(self.settings) as reddit:
+                await self._scrape(session_id, plan, reddit, counts)
+        except asyncio.CancelledError:
+            await self._finish(session_id, SessionStatus.FAILED, INTERRUPTED)
+            raise
+        except RedditError as exc:
+            reason = str(exc)
+        except Exception as exc:
+            logger.exception("scrape session %s failed", session_id)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            await self._finish(session_id, SessionStatus.COMPLETED)
+            return {
+                "status": SessionStatus.COMPLETED.value,
+                "session_id": session_id,
+                "bot_config_id": bot_config_id,
+                "posts_found": counts.posts_found,
+                "posts_new": counts.posts_new,
+                "comments_found": counts.comments_found,
+                "comments_new": counts.comments_new,
+            }
+        logger.warning("scrape session %s failed: %s", session_id, reason)
+        await self._finish(session_id, SessionStatus.FAILED, reason)
+        raise ScrapeFailed(session_id, reason)
+
+    async def _scrape(
+        self, session_id: int, plan: ScrapePlan, reddit: RedditClient, counts: Counts
+    ) -> None:
+        for subreddit in plan.subreddits:
+            fetched = await reddit.subreddit_posts(
+                subreddit, sort=plan.sort, time_filter=plan.time_filter, limit=plan.posts_limit
+            )
+            posts = list({p.reddit_id: p for p in fetched if plan.matches(p)}.values())
+            async with self.database.transaction() as db:
+                new = await content_crud.upsert_posts(
+                    db, plan.bot_config_id, [_post_row(p, session_id, subreddit) for p in posts]
+                )
+                await session_crud.add_counts(db, session_id, posts_found=len(posts), posts_new=new)
+            counts.posts_found += len(posts)
+            counts.posts_new += new
+            if not (plan.include_comments and plan.comments_limit > 0 and posts):
+                continue
+            comments: dict[str, list[RedditCommentData]] = {}
+            for post in posts:
+                comments[post.reddit_id] = await reddit.post_comments(
+                    post.reddit_id, limit=plan.comments_limit
+                )
+            await self._store_comments(session_id, plan.bot_config_id, comments, counts)
+
+    async def _store_comments(
+        self,
+        session_id: int,
+        bot_config_id: int,
+        comments: Mapping[str, Sequence[RedditCommentData]],
+        counts: Counts,
+    ) -> None:
+        now = datetime.now(UTC)
+        async with self.database.transaction() as db:
+            post_ids = await content_crud.post_ids(db, bot_config_id, list(comments))
+            rows: dict[str, dict[str, Any]] = {}
+            for post_reddit_id, items in comments.items():
+                post_id = post_ids.get(post_reddit_id)
+                if post_id is None:
+                    # Deleted by retention cleanup since it was stored a moment ago.
+                    continue
+                for comment in items:
+                    rows[comment.reddit_id] = {
+                        "reddit_id": comment.reddit_id,
+                        "post_id": post_id,
+                        "session_id": session_id,
+                        "parent_reddit_id": comment.parent_reddit_id,
+                        "author": comment.author,
+                        "body": comment.body,
+                        "score": comment.score,
+                        "created_utc": comment.created_utc,
+                        "scraped_at": now,
+                    }
+            new = await content_crud.upsert_comments(db, list(rows.values()))
+            await session_crud.add_counts(
+                db, session_id, comments_found=len(rows), comments_new=new
+            )
+        counts.comments_found += len(rows)
+        counts.comments_new += new
+
+    async def _finish(
+        self, session_id: int, status: SessionStatus, error_message: str | None = None
+    ) -> None:
+        try:
+            async with self.database.transaction() as db:
+                await session_crud.set_values(
+                    db,
+                    session_id,
+                    status=status,
+                    completed_at=datetime.now(UTC),
+                    error_message=error_message,
+                )
+        except Exception:
+            logger.exception("could not record the end of scrape session %s", session_id)
+
+
+def _post_row(post: RedditPostData, session_id: int, subreddit: str) -> dict[str, Any]:
+    return {
+        "reddit_id": post.reddit_id,
+        "session_id": session_id,
+        "subreddit": post.subreddit or subreddit,
+        "title": post.title,
+        "selftext": post.selftext,
+        "author": post.author,
+        "url": post.url,
+        "permalink": post.permalink,
+        "score": post.score,
+        "num_comments": post.num_comments,
+        "created_utc": post.created_utc,
+        "scraped_at": datetime.now(UTC),
+    }

@@ -1,0 +1,156 @@
+"""Fixtures for the operator features: the app served on a real port (for the browser),
+a local webhook receiver, and API helpers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import PASSWORD
+from tests.tasks import sample_tasks  # noqa: F401  (registers the test tasks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The real app under uvicorn on 127.0.0.1, on a thread of this process, with its
+    scheduler thread leading (the test database is the only one, so it always wins)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="live-server", daemon=True)
+        self.headers: dict[str, str] = {}
+
+    def start(self, timeout: float = 30) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.thread.is_alive():
+                raise AssertionError("the live server stopped while starting")
+            try:
+                health = httpx.get(self.url + "/health", timeout=2).json()
+                if health.get("scheduler", {}).get("leader", {}).get("alive"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the live server did not come up with a scheduler leader")
+        tokens = httpx.post(
+            self.url + "/api/v1/auth/login",
+            data={"username": "admin@example.com", "password": PASSWORD},
+            timeout=10,
+        ).json()
+        self.headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=40)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(
+            method, f"{self.url}/api/v1{path}", headers=self.headers, timeout=30, **kwargs
+        )
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Delivery:
+    path: str
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on 127.0.0.1. `/ok` answers 200, `/fail` 500, and `/slow`
+    answers 200 only after `slow_seconds`, past any sensible alert timeout."""
+
+    url: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    slow_seconds: float = 3.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self, path: str | None = None) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.deliveries if path is None or d.path == path]
+
+    def events(self, path: str | None = None) -> list[str]:
+        return [d.body["event"] for d in self.received(path)]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    port = free_port()
+    target = Receiver(url=f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with target.lock:
+                target.deliveries.append(Delivery(self.path, body, time.monotonic()))
+            if self.path == "/slow":
+                time.sleep(target.slow_seconds)
+            status = 500 if self.path == "/fail" else 200
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass  # the sender gave up waiting: that is the point of /slow
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield target
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
+    """Poll `predicate` (synchronous) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
