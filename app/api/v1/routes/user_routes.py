@@ -55,9 +55,7 @@ async def update_user(db: SessionDep, _: SuperUser, user_id: int, body: UserUpda
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(
-    db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: int
-) -> None:
+async def delete_user(db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: int) -> None:
     """Delete a user with their bot configs and those configs' jobs."""
     if user_id == me.id:
         raise Conflict("You cannot delete your own account")
