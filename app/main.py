@@ -1,7 +1,8 @@
-"""The FastAPI application. `create_app(settings)` builds it; `app` is the default."""
+"""The FastAPI application, built by `create_app(settings)` (uvicorn runs it as a factory)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await scrapes.shutdown(settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS)
             if service is not None:
-                service.join(timeout=settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS + 15)
+                # Off the loop: draining runs can take the whole grace period.
+                await asyncio.to_thread(
+                    service.join, settings.SCHEDULER_SHUTDOWN_GRACE_SECONDS + 15
+                )
             await database.dispose()
 
     app = FastAPI(

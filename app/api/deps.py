@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
@@ -14,6 +15,7 @@ from app.core.config import Settings
 from app.core.email import EmailSender
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.crud import user as user_crud
+from app.db.session import Database
 from app.models.user import User
 from app.tasks.client import SchedulerClient
 
@@ -44,6 +46,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+def get_database(request: Request) -> Database:
+    """The process's database, for work that commits apart from the request."""
+    database: Database = request.app.state.db
+    return database
+
+
 def get_mailer(request: Request) -> EmailSender:
     mailer: EmailSender = request.app.state.mailer
     return mailer
@@ -58,9 +66,24 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit before the response is sent, so a failed commit is an error
 # response rather than a success that did not happen.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 MailerDep = Annotated[EmailSender, Depends(get_mailer)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler_client)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+# Ids are 32-bit integer columns. A path id outside them names no row: it becomes 0,
+# which names none either but, unlike the number itself, can be sent to the database
+# (the driver fails on an out-of-range integer). So it is a 404 like any unknown id.
+MAX_ID = 2**31 - 1
+
+
+def _no_such_row(value: int) -> int:
+    return value if 0 < value <= MAX_ID else 0
+
+
+IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
+# As a filter, an out-of-range id is invalid input (422).
+OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 async def get_current_user(db: SessionDep, settings: SettingsDep, token: TokenDep) -> User:

@@ -2,25 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 
-from app.api.deps import CurrentUser, SchedulerDep, SessionDep
-from app.db.session import Database
+from app.api.deps import CurrentUser, DatabaseDep, IdPath, SchedulerDep, SessionDep
 from app.models.bot_config import BotConfig
 from app.schemas.bot_config import BotConfigCreate, BotConfigPublic, BotConfigUpdate
 from app.schemas.common import Page
 from app.services import bot_config as bot_config_service
 
 router = APIRouter(prefix="/bot-configs", tags=["bot-configs"])
-
-
-def get_database(request: Request) -> Database:
-    """The API process's database, for work that commits apart from the request."""
-    database: Database = request.app.state.db
-    return database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 @router.get("")
@@ -53,7 +43,7 @@ async def create_bot_config(
 
 
 @router.get("/{bot_config_id}", response_model=BotConfigPublic)
-async def read_bot_config(db: SessionDep, user: CurrentUser, bot_config_id: int) -> BotConfig:
+async def read_bot_config(db: SessionDep, user: CurrentUser, bot_config_id: IdPath) -> BotConfig:
     return await bot_config_service.get_accessible(db, user, bot_config_id)
 
 
@@ -62,7 +52,7 @@ async def update_bot_config(
     db: SessionDep,
     scheduler: SchedulerDep,
     user: CurrentUser,
-    bot_config_id: int,
+    bot_config_id: IdPath,
     body: BotConfigUpdate,
 ) -> BotConfig:
     """Change a bot config. Its job follows `is_active`, `auto_scrape_enabled` and
@@ -73,7 +63,7 @@ async def update_bot_config(
 
 @router.delete("/{bot_config_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_bot_config(
-    db: SessionDep, scheduler: SchedulerDep, user: CurrentUser, bot_config_id: int
+    db: SessionDep, scheduler: SchedulerDep, user: CurrentUser, bot_config_id: IdPath
 ) -> None:
     """Delete a bot config with its job, sessions, posts and comments."""
     config = await bot_config_service.get_accessible(db, user, bot_config_id, for_update=True)

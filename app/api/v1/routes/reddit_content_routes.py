@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, IdPath, OptionalIdQuery, SessionDep
 from app.models.reddit_content import RedditPost
 from app.schemas.common import Page
 from app.schemas.reddit_content import RedditCommentPublic, RedditPostPublic
@@ -19,7 +19,7 @@ SUBREDDIT_QUERY = r"^(/?[rR]/)?[A-Za-z0-9_]{3,21}$"
 async def list_posts(
     db: SessionDep,
     user: CurrentUser,
-    bot_config_id: int | None = None,
+    bot_config_id: OptionalIdQuery = None,
     subreddit: Annotated[str | None, Query(pattern=SUBREDDIT_QUERY)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in title or body")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
@@ -44,7 +44,7 @@ async def list_posts(
 
 
 @router.get("/posts/{post_id}", response_model=RedditPostPublic)
-async def read_post(db: SessionDep, user: CurrentUser, post_id: int) -> RedditPost:
+async def read_post(db: SessionDep, user: CurrentUser, post_id: IdPath) -> RedditPost:
     return await content_service.get_post(db, user, post_id)
 
 
@@ -52,7 +52,7 @@ async def read_post(db: SessionDep, user: CurrentUser, post_id: int) -> RedditPo
 async def list_comments(
     db: SessionDep,
     user: CurrentUser,
-    post_id: int,
+    post_id: IdPath,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[RedditCommentPublic]:

@@ -4,8 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.api.v1.routes.bot_config_routes import DatabaseDep
+from app.api.deps import (
+    CurrentUser,
+    DatabaseDep,
+    IdPath,
+    OptionalIdQuery,
+    SessionDep,
+    SettingsDep,
+)
 from app.models.scrape_session import ScrapeSession, SessionStatus
 from app.schemas.common import Page
 from app.schemas.scrape_session import ScrapeSessionPublic, ScrapeStarted
@@ -16,9 +22,7 @@ router = APIRouter(tags=["scraping"])
 
 
 def get_background_scrapes(request: Request) -> BackgroundScrapes:
-    scrapes: BackgroundScrapes | None = getattr(request.app.state, "background_scrapes", None)
-    if scrapes is None:
-        scrapes = request.app.state.background_scrapes = BackgroundScrapes()
+    scrapes: BackgroundScrapes = request.app.state.background_scrapes
     return scrapes
 
 
@@ -32,7 +36,7 @@ async def start_scrape(
     settings: SettingsDep,
     database: DatabaseDep,
     scrapes: BackgroundScrapesDep,
-    bot_config_id: int,
+    bot_config_id: IdPath,
 ) -> ScrapeStarted:
     """Start a manual scrape and answer at once; poll `/scrape-sessions/{session_id}`
     until its status is `completed` or `failed`."""
@@ -48,7 +52,7 @@ async def start_scrape(
 async def list_scrape_sessions(
     db: SessionDep,
     user: CurrentUser,
-    bot_config_id: int | None = None,
+    bot_config_id: OptionalIdQuery = None,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -66,5 +70,7 @@ async def list_scrape_sessions(
 
 
 @router.get("/scrape-sessions/{session_id}", response_model=ScrapeSessionPublic)
-async def read_scrape_session(db: SessionDep, user: CurrentUser, session_id: int) -> ScrapeSession:
+async def read_scrape_session(
+    db: SessionDep, user: CurrentUser, session_id: IdPath
+) -> ScrapeSession:
     return await session_service.get_session(db, user, session_id)

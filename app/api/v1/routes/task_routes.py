@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.api.deps import SchedulerDep, SessionDep, SuperUser
+from app.api.deps import IdPath, SchedulerDep, SessionDep, SuperUser
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
@@ -81,7 +81,7 @@ async def preview_trigger(_: SuperUser, body: TriggerPreview) -> TriggerPreviewR
 
 
 @router.get("/executions/{execution_id}", response_model=TaskExecutionDetail)
-async def get_execution(db: SessionDep, _: SuperUser, execution_id: int) -> TaskExecution:
+async def get_execution(db: SessionDep, _: SuperUser, execution_id: IdPath) -> TaskExecution:
     """One run, with its traceback."""
     return await TaskManager(db).get_execution(execution_id)
 

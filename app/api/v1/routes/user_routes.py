@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import CurrentUser, SchedulerDep, SessionDep, SuperUser
+from app.api.deps import CurrentUser, IdPath, SchedulerDep, SessionDep, SuperUser
 from app.core.errors import Conflict
 from app.crud import user as user_crud
 from app.models.user import User
@@ -45,17 +45,19 @@ async def create_user(db: SessionDep, _: SuperUser, body: UserCreate) -> User:
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-async def read_user(db: SessionDep, _: SuperUser, user_id: int) -> User:
+async def read_user(db: SessionDep, _: SuperUser, user_id: IdPath) -> User:
     return await user_service.get_user(db, user_id)
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(db: SessionDep, _: SuperUser, user_id: int, body: UserUpdate) -> User:
+async def update_user(db: SessionDep, _: SuperUser, user_id: IdPath, body: UserUpdate) -> User:
     return await user_service.update_user(db, await user_service.get_user(db, user_id), body)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: int) -> None:
+async def delete_user(
+    db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: IdPath
+) -> None:
     """Delete a user with their bot configs and those configs' jobs."""
     if user_id == me.id:
         raise Conflict("You cannot delete your own account")
