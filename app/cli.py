@@ -88,6 +88,7 @@ def create_superuser(
     """Create a superuser (or report that the email is taken)."""
     from pydantic import ValidationError
 
+    from app.core.security import configure_password_hashing
     from app.db.migrate import upgrade
     from app.db.session import Database
     from app.schemas.user import UserCreate
@@ -102,6 +103,7 @@ def create_superuser(
         )
         raise typer.Exit(2) from None
     upgrade(settings.sync_database_url)
+    configure_password_hashing(settings.PASSWORD_HASH_TIME_COST, settings.PASSWORD_HASH_MEMORY_KIB)
 
     async def create() -> bool:
         database = Database(settings.DATABASE_URL)

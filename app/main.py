@@ -16,6 +16,7 @@ from app.api.v1.routes import dashboard_routes, health_routes, metrics_routes
 from app.core.config import Settings, get_settings
 from app.core.email import email_sender_for
 from app.core.errors import AppError, Conflict
+from app.core.security import configure_password_hashing
 from app.db.session import Database
 from app.services.scrape_session import BackgroundScrapes
 from app.services.user import ensure_superuser
@@ -32,6 +33,7 @@ async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_password_hashing(settings.PASSWORD_HASH_TIME_COST, settings.PASSWORD_HASH_MEMORY_KIB)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

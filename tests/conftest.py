@@ -75,6 +75,9 @@ def settings_factory(database_url: str) -> Callable[..., Settings]:
             "DATABASE_URL": database_url,
             "ENVIRONMENT": "test",
             "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+            # Cheap hashes: the suite logs in hundreds of times.
+            "PASSWORD_HASH_TIME_COST": 1,
+            "PASSWORD_HASH_MEMORY_KIB": 1024,
             "SCHEDULER_ENABLED": True,
             "SCHEDULER_FAILOVER_SECONDS": 3.0,
             "SCHEDULER_POLL_SECONDS": 0.05,

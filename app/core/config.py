@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     DATABASE_URL: str = DEFAULT_SQLITE_URL
     # HS256 wants a key of at least 256 bits (RFC 7518, section 3.2).
     SECRET_KEY: str = Field(default=INSECURE_SECRET, min_length=32)
+    # Argon2id cost for new password hashes (the defaults are argon2-cffi's).
+    PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
+    PASSWORD_HASH_MEMORY_KIB: int = Field(default=65536, ge=64)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1)
     PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=1)
@@ -61,7 +64,6 @@ class Settings(BaseSettings):
     ALERT_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
     METRICS_ENABLED: bool = True
 
-    TOKEN_RETENTION_DAYS: int = Field(default=0, ge=0)
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     EXECUTION_RETENTION_DAYS: int = Field(default=30, ge=1)

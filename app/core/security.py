@@ -10,26 +10,37 @@ from typing import Any
 
 import jwt
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.core.config import Settings
 
 ALGORITHM = "HS256"
-password_hash = PasswordHash.recommended()
 
-# Verified against when the user does not exist, so a login for an unknown email
-# takes as long as one with a wrong password.
-_DUMMY_HASH = password_hash.hash("not-a-real-password")
+# Argon2id with argon2-cffi's defaults (3 passes over 64 MiB) unless the settings say
+# otherwise. Only new hashes use the configured cost: a stored hash carries its own.
+_hasher = PasswordHash((Argon2Hasher(),))
+_dummy_hash: str | None = None
+
+
+def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
+    global _hasher, _dummy_hash
+    _hasher = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+    _dummy_hash = None
 
 
 def hash_password(password: str) -> str:
-    return password_hash.hash(password)
+    return _hasher.hash(password)
 
 
 def verify_password(password: str, hashed: str | None) -> bool:
     if hashed is None:
-        password_hash.verify(password, _DUMMY_HASH)
+        # A login for an unknown email costs as much as one with a wrong password.
+        global _dummy_hash
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash("not-a-real-password")
+        _hasher.verify(password, _dummy_hash)
         return False
-    return password_hash.verify(password, hashed)
+    return _hasher.verify(password, hashed)
 
 
 def create_access_token(settings: Settings, user_id: int) -> str:
