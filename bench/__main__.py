@@ -1,0 +1,116 @@
+"""`python -m bench [--quick] [--database postgresql|sqlite] [--output PATH] [--report]`
+
+Runs every benchmark on PostgreSQL (`BENCH_DATABASE_URL`, or scratch databases on the
+local server) and SQLite (temporary files), writes the results as JSON (by default
+`bench/results.json`, and `bench/RESULTS.md` for a full run) and prints a table.
+`--quick` runs the same code at small sizes; it checks nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import machine, report
+from bench.db import Backend, SQLiteFiles, log, postgres_backend
+from bench.sizes import FULL, QUICK
+from bench.suite import Suite
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument(
+        "--database", choices=("postgresql", "sqlite"), action="append", help="only these"
+    )
+    parser.add_argument("--output", type=Path, help="results file (default bench/results.json)")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="only rewrite bench/RESULTS.md and print the table from bench/results.json",
+    )
+    args = parser.parse_args(argv)
+    if args.report:
+        document = json.loads((HERE / "results.json").read_text())
+        for entry in document["benchmarks"]:
+            report.annotate(entry)
+        (HERE / "RESULTS.md").write_text(report.markdown(document))
+        sys.stdout.write(report.text_table(document["benchmarks"]) + "\n")
+        return 0
+    sizes = QUICK if args.quick else FULL
+    databases = args.database or ["postgresql", "sqlite"]
+    output = args.output or (
+        HERE / "results.json"
+        if not args.quick
+        else Path(tempfile.gettempdir()) / "bench-quick.json"
+    )
+
+    started = time.monotonic()
+    backends: list[Backend] = []
+    if "postgresql" in databases:
+        postgres = postgres_backend()
+        if postgres is not None:
+            backends.append(postgres)
+    if "sqlite" in databases:
+        backends.append(SQLiteFiles())
+    postgres_version = next((b.version() for b in backends if b.name == "postgresql"), None)
+    document = {
+        "machine": machine.facts(postgres_version),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "sizes": sizes.as_params(),
+        "benchmarks": [],
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="reddit-bot-bench-logs-"))
+    log(f"{'quick' if args.quick else 'full'} run; process logs in {workdir}")
+    warnings: list[str] = []
+
+    def run_on(backend: Backend) -> list[dict[str, Any]]:
+        try:
+            server_started = backend.server_started()
+            found = Suite(backend, sizes, workdir).run().entries()
+            if backend.server_started() != server_started:
+                warnings.append(f"the {backend.name} server restarted during its benchmarks")
+            return found
+        finally:
+            backend.close()
+
+    entries: list[dict[str, Any]] = []
+    if args.quick:
+        # A smoke run: both databases at once to stay short (timings mean nothing here).
+        with ThreadPoolExecutor(max_workers=len(backends) or 1) as pool:
+            for found in pool.map(run_on, backends):
+                entries += found
+    else:
+        for backend in backends:
+            entries += run_on(backend)
+    order = {name: i for i, name in enumerate(report.FIGURES)}
+    entries.sort(key=lambda e: (order[e["name"]], e["database"] != "postgresql"))
+    for entry in entries:
+        report.annotate(entry)
+    document["benchmarks"] = entries
+    document["machine"]["load_average_at_end"] = machine.load_average()
+    if warnings:
+        document["warnings"] = warnings
+        for warning in warnings:
+            log(f"warning: {warning}")
+    document["seconds"] = round(time.monotonic() - started, 1)
+    output.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if not args.quick and args.output is None:
+        (HERE / "RESULTS.md").write_text(report.markdown(document))
+    sys.stdout.write(report.text_table(entries) + "\n")
+    sys.stdout.write(f"\n{document['seconds']} s; results in {output}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

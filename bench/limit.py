@@ -1,0 +1,129 @@
+"""The `limit` contender: bare APScheduler (`AsyncIOScheduler`, in-memory job store,
+`AsyncIOExecutor`), no history: what the engine itself costs. It sits behind the same
+API shape and superuser check as the others so the API figures compare, and the
+benchmark gives it its jobs through `/bench/reset` (a memory store cannot be filled from
+outside the process)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC
+from typing import Any
+
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query
+
+from app.api.deps import SuperUser
+from app.core.config import get_settings
+from app.db.session import Database
+from bench.design import JobInfo, job_detail, job_summary
+from bench.jobstore import JobBatch
+from bench.probe import emit
+
+# (job id, start time) of every run.
+RUNS: list[tuple[str, float]] = []
+
+
+async def noop(job_id: str) -> None:
+    RUNS.append((job_id, time.time()))
+
+
+class Engine:
+    scheduler: AsyncIOScheduler | None = None
+
+
+engine = Engine()
+
+
+def start_with(batch: JobBatch | None) -> float:
+    """Replace the scheduler by a new one holding `batch`; returns how long starting it
+    with its jobs took (start paused, add every job, resume)."""
+    old = engine.scheduler
+    if old is not None and old.running:
+        old.shutdown(wait=False)
+    started = time.perf_counter()
+    scheduler = AsyncIOScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": AsyncIOExecutor()},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    scheduler.start(paused=True)
+    if batch is not None:
+        for i in range(batch.count):
+            job_id = batch.job_id(i)
+            scheduler.add_job(
+                noop, trigger=batch.trigger(i), id=job_id, name=job_id, kwargs={"job_id": job_id}
+            )
+    scheduler.resume()
+    engine.scheduler = scheduler
+    return time.perf_counter() - started
+
+
+def _scheduler() -> AsyncIOScheduler:
+    assert engine.scheduler is not None
+    return engine.scheduler
+
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.get("", response_model=list[JobInfo])
+async def list_jobs(
+    _: SuperUser,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[JobInfo]:
+    return [job_summary(job) for job in _scheduler().get_jobs()[offset : offset + limit]]
+
+
+@router.get("/{job_id}", response_model=JobInfo)
+async def get_job(job_id: str, _: SuperUser) -> JobInfo:
+    job = _scheduler().get_job(job_id)
+    if not job:
+        raise HTTPException(status_code=404, detail="Job not found")
+    return job_detail(job)
+
+
+bench_router = APIRouter(prefix="/bench")
+
+
+@bench_router.post("/reset")
+async def reset(batch: dict[str, Any] | None = Body(default=None)) -> dict[str, float]:
+    return {"seconds": start_with(JobBatch.from_json(batch) if batch else None)}
+
+
+@bench_router.get("/runs")
+async def runs(prefix: str = "") -> dict[str, list[tuple[str, float]]]:
+    return {"runs": [run for run in RUNS if run[0].startswith(prefix)]}
+
+
+def create_app() -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = get_settings()
+        database = Database(settings.DATABASE_URL)
+        app.state.settings = settings
+        app.state.db = database
+        emit("scheduler_started", seconds=start_with(None))
+        try:
+            yield
+        finally:
+            if engine.scheduler is not None and engine.scheduler.running:
+                engine.scheduler.shutdown(wait=False)
+            await database.dispose()
+
+    app = FastAPI(title="limit baseline", lifespan=lifespan)
+    app.include_router(router, prefix="/api/v1")
+    app.include_router(bench_router)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        running = engine.scheduler is not None and bool(engine.scheduler.running)
+        return {"status": "ok", "scheduler": {"leader": {"alive": running}}}
+
+    return app

@@ -1,0 +1,77 @@
+"""How big each benchmark is: the issue's sizes, and the same code at small sizes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sizes:
+    # fire_lateness + api_under_load
+    fire_jobs: int
+    fire_interval_s: float
+    fire_duration_s: float
+    fire_lead_s: float
+    api_rate_per_endpoint: float
+    # list_jobs_100k + memory.rss_100k_jobs_mb
+    list_jobs: int
+    list_requests: int
+    list_page: int
+    # history_1m + retention_1m
+    history_jobs: int
+    history_runs_per_job: int
+    history_requests: int
+    # startup_10k
+    bot_configs: int
+    # throughput
+    throughput_jobs: int
+    # pauses, and bounds so a slow contender cannot stall the run
+    settle_s: float
+    stall_s: float
+    slow_budget_s: float
+    wait_budget_s: float
+
+    def as_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Sizes(
+    fire_jobs=2000,
+    fire_interval_s=10.0,
+    fire_duration_s=60.0,
+    fire_lead_s=4.0,
+    api_rate_per_endpoint=10.0,
+    list_jobs=100_000,
+    list_requests=200,
+    list_page=100,
+    history_jobs=1000,
+    history_runs_per_job=1000,
+    history_requests=200,
+    bot_configs=10_000,
+    throughput_jobs=5000,
+    settle_s=3.0,
+    stall_s=10.0,
+    slow_budget_s=60.0,
+    wait_budget_s=300.0,
+)
+
+QUICK = Sizes(
+    fire_jobs=100,
+    fire_interval_s=2.0,
+    fire_duration_s=4.0,
+    fire_lead_s=2.0,
+    api_rate_per_endpoint=5.0,
+    list_jobs=2000,
+    list_requests=20,
+    list_page=100,
+    history_jobs=50,
+    history_runs_per_job=100,
+    history_requests=20,
+    bot_configs=300,
+    throughput_jobs=200,
+    settle_s=1.0,
+    stall_s=2.0,
+    slow_budget_s=5.0,
+    wait_budget_s=60.0,
+)

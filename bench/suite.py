@@ -1,0 +1,207 @@
+"""Runs the benchmarks on one database, grouped into sessions so each contender process
+serves several benchmarks that do not disturb one another:
+
+1. startup: first start with the bot configs, restart (`startup_10k`), then `throughput`
+   on the restarted process;
+2. list: a process started on the big job store (`list_jobs_100k`, `memory` with jobs);
+3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
+   `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
+4. limit: one process through all of them, its jobs replaced between benchmarks.
+
+Contenders run one after another, never side by side.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import (
+    fire_lateness,
+    history,
+    jobstore,
+    list_jobs,
+    memory,
+    retention,
+    startup,
+    throughput,
+)
+from bench.contenders import DESIGN, LIMIT, OURS, Contender
+from bench.db import EMPTY, Backend, bot_configs_recipe, history_recipe, log
+from bench.procs import Proc
+from bench.sizes import Sizes
+
+ORDER = (
+    "fire_lateness",
+    "api_under_load",
+    "list_jobs_100k",
+    "history_1m",
+    "retention_1m",
+    "startup_10k",
+    "throughput",
+    "memory",
+)
+
+
+class Results:
+    def __init__(self, database: str, sizes: Sizes) -> None:
+        self.database = database
+        self.params: dict[str, dict[str, Any]] = {
+            "fire_lateness": fire_lateness.params(sizes),
+            "api_under_load": fire_lateness.api_params(sizes),
+            "list_jobs_100k": list_jobs.params(sizes),
+            "history_1m": history.params(sizes),
+            "retention_1m": retention.params(sizes),
+            "startup_10k": startup.params(sizes),
+            "throughput": throughput.params(sizes),
+            "memory": memory.params(sizes),
+        }
+        self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
+
+    def put(self, benchmark: str, contender: str, figures: dict[str, Any]) -> None:
+        self.values[benchmark].setdefault(contender, {}).update(figures)
+
+    def fail(self, benchmarks: tuple[str, ...], contender: str, error: str) -> None:
+        for name in benchmarks:
+            if not self.values[name].get(contender):
+                self.values[name][contender] = {"error": error}
+
+    def entries(self) -> list[dict[str, Any]]:
+        out = []
+        for name in ORDER:
+            results = {
+                c: self.values[name][c]
+                for c in ("ours", "design", "limit")
+                if c in self.values[name]
+            }
+            out.append(
+                {
+                    "name": name,
+                    "database": self.database,
+                    "params": self.params[name],
+                    "results": results,
+                }
+            )
+        return out
+
+
+class Suite:
+    def __init__(self, backend: Backend, sizes: Sizes, workdir: Path) -> None:
+        self.backend = backend
+        self.sizes = sizes
+        self.workdir = workdir / backend.name
+        self.results = Results(backend.name, sizes)
+
+    def _guarded(
+        self, contender: Contender, benchmarks: tuple[str, ...], body: Callable[[], None]
+    ) -> None:
+        try:
+            body()
+        except Exception as exc:
+            log(f"{self.backend.name} {contender.name} {'/'.join(benchmarks)} failed: {exc}")
+            log(traceback.format_exc())
+            self.results.fail(benchmarks, contender.name, f"{type(exc).__name__}: {exc}"[:500])
+
+    def run(self) -> Results:
+        for contender in (OURS, DESIGN):
+            self._guarded(
+                contender, ("startup_10k", "throughput"), lambda c=contender: self.startup(c)
+            )
+        for contender in (OURS, DESIGN):
+            self._guarded(contender, ("list_jobs_100k",), lambda c=contender: self.listing(c))
+        for contender in (OURS, DESIGN):
+            self._guarded(
+                contender,
+                ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
+                lambda c=contender: self.main(c),
+            )
+        limit_benchmarks = tuple(n for n in ORDER if n not in ("history_1m", "retention_1m"))
+        self._guarded(LIMIT, limit_benchmarks, self.limit)
+        return self.results
+
+    def _session(self, recipe_url: str, contender: Contender, body: Callable[[Proc], None]) -> None:
+        proc = contender.spawn(recipe_url, self.workdir)
+        try:
+            proc.wait_ready(self.sizes.wait_budget_s)
+            body(proc)
+        finally:
+            proc.stop()
+
+    def startup(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: startup_10k, throughput")
+        url = self.backend.prepare(bot_configs_recipe(sizes.bot_configs))
+        try:
+            first = startup.first_start(contender, url, self.workdir, sizes)
+            proc, figures = startup.restart(contender, url, self.workdir, sizes, first)
+            try:
+                self.results.put("startup_10k", contender.name, figures)
+                self.results.put(
+                    "throughput", contender.name, throughput.run(contender, proc, sizes)
+                )
+            finally:
+                proc.stop()
+        finally:
+            self.backend.release(url)
+
+    def listing(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: list_jobs_100k")
+        shape = jobstore.OURS if contender is OURS else jobstore.DESIGN
+        recipe = list_jobs.recipe(shape, contender.name, sizes)
+        url = self.backend.prepare(recipe)
+
+        def body(proc: Proc) -> None:
+            self.results.put(
+                "list_jobs_100k", contender.name, list_jobs.run(contender, proc, sizes)
+            )
+            self.results.put("memory", contender.name, {"rss_100k_jobs_mb": proc.rss_mb()})
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
+    def main(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: memory, fire_lateness, history, retention")
+        url = self.backend.prepare(history_recipe(sizes.history_jobs, sizes.history_runs_per_job))
+
+        def body(proc: Proc) -> None:
+            self.results.put(
+                "memory", contender.name, {"idle_rss_mb": memory.idle_rss(proc, sizes)}
+            )
+            fire, api = fire_lateness.run(contender, proc, sizes, self.workdir)
+            self.results.put("fire_lateness", contender.name, fire)
+            self.results.put("api_under_load", contender.name, api)
+            self.results.put("history_1m", contender.name, history.run(proc, sizes))
+            self.results.put("retention_1m", contender.name, retention.run(contender, proc, sizes))
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
+    def limit(self) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} limit: all benchmarks")
+        url = self.backend.prepare(EMPTY)
+
+        def body(proc: Proc) -> None:
+            put = self.results.put
+            put("memory", "limit", {"idle_rss_mb": memory.idle_rss(proc, sizes)})
+            put("startup_10k", "limit", startup.limit_start(LIMIT, proc, sizes))
+            LIMIT.install(proc, list_jobs.batch(sizes))
+            put("list_jobs_100k", "limit", list_jobs.run(LIMIT, proc, sizes))
+            put("memory", "limit", {"rss_100k_jobs_mb": proc.rss_mb()})
+            put("throughput", "limit", throughput.run(LIMIT, proc, sizes))
+            fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
+            put("fire_lateness", "limit", fire)
+            put("api_under_load", "limit", api)
+
+        try:
+            self._session(url, LIMIT, body)
+        finally:
+            self.backend.release(url)

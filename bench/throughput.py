@@ -1,0 +1,45 @@
+"""`throughput`: `throughput_jobs` one-off no-op jobs all due at the same moment; the
+rate at which their runs are recorded (count / time from the moment they were due to
+the last recorded end)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.contenders import Contender
+from bench.jobstore import JobBatch
+from bench.procs import Proc
+from bench.sizes import Sizes
+
+PREFIX = "thr_"
+
+
+def params(sizes: Sizes) -> dict[str, Any]:
+    return {"jobs": sizes.throughput_jobs, "task": "no-op, all due at once"}
+
+
+def run(contender: Contender, proc: Proc, sizes: Sizes) -> dict[str, Any]:
+    due = time.time() + sizes.fire_lead_s
+    jobs = JobBatch(prefix=PREFIX, count=sizes.throughput_jobs, first_fire=due)
+    contender.install(proc, jobs)
+    time.sleep(max(0.0, due - time.time()))
+    deadline = time.time() + sizes.wait_budget_s
+    last_count, last_change = -1, time.time()
+    while True:
+        runs = [r for r in contender.runs(proc, PREFIX) if r.status != "running"]
+        if len(runs) >= jobs.count or time.time() > deadline:
+            break
+        if len(runs) != last_count:
+            last_count, last_change = len(runs), time.time()
+        if time.time() - last_change > sizes.stall_s:
+            break
+        time.sleep(1.0)
+    done = [r for r in runs if r.status == "success"]
+    if not done:
+        return {"per_second": 0.0, "recorded": 0}
+    end = max(r.finished or r.started for r in done)
+    return {
+        "per_second": round(len(done) / max(end - due, 1e-6), 1),
+        "recorded": len(done),
+    }
