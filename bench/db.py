@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, insert, text
+from sqlalchemy import Engine, Table, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -41,7 +41,7 @@ DAY = 86_400
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(_env_file=None, DATABASE_URL=url, SECRET_KEY=SECRET_KEY)  # type: ignore[call-arg]
+    return Settings(_env_file=None, DATABASE_URL=url, SECRET_KEY=SECRET_KEY)
 
 
 def sync_engine(url: str) -> Engine:
@@ -80,7 +80,7 @@ def _base(url: str) -> None:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
-            insert(User.__table__).values(
+            insert(cast(Table, User.__table__)).values(
                 id=SUPERUSER_ID,
                 email=SUPERUSER_EMAIL,
                 hashed_password=hash_password(SUPERUSER_PASSWORD),
@@ -314,7 +314,7 @@ def insert_job_rows(engine: Engine, rows: Iterable[JobRow]) -> int:
         try:
             cursor = raw.cursor()
             copy_sql = "COPY apscheduler_jobs (id, next_run_time, job_state) FROM STDIN"
-            with cursor.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+            with cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1
@@ -326,7 +326,7 @@ def insert_job_rows(engine: Engine, rows: Iterable[JobRow]) -> int:
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO apscheduler_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)",
-            batch,  # type: ignore[arg-type]
+            batch,
         )
     return len(batch)
 
@@ -474,7 +474,7 @@ def bot_configs_recipe(count: int) -> Recipe:
             for i in range(count)
         ]
         with engine.begin() as conn:
-            conn.execute(insert(BotConfig.__table__), rows)
+            conn.execute(insert(cast(Table, BotConfig.__table__)), rows)
 
     return Recipe(f"bots_{count}", build)
 

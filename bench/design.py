@@ -64,7 +64,8 @@ def _scheduler() -> EnhancedScheduler:
 # --- schemas (guide §3.2) -------------------------------------------------------------
 
 
-class JobInfo(BaseModel):
+# The guide's field `kwargs` clashes with the pydantic plugin's generated __init__.
+class JobInfo(BaseModel):  # type: ignore[no-redef]
     id: str
     name: str
     trigger: str

@@ -147,7 +147,7 @@ def run(
             continue
         slots.add((r.job_id, round(slot, 3)))
         lateness.append(r.started - slot)
-    fire = {
+    fire: dict[str, Any] = {
         "p50_ms": ms(percentile(lateness, 50)),
         "p99_ms": ms(percentile(lateness, 99)),
         "max_ms": ms(max(lateness)) if lateness else None,

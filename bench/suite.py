@@ -13,6 +13,7 @@ Contenders run one after another, never side by side.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -107,15 +108,17 @@ class Suite:
     def run(self) -> Results:
         for contender in (OURS, DESIGN):
             self._guarded(
-                contender, ("startup_10k", "throughput"), lambda c=contender: self.startup(c)
+                contender, ("startup_10k", "throughput"), functools.partial(self.startup, contender)
             )
         for contender in (OURS, DESIGN):
-            self._guarded(contender, ("list_jobs_100k",), lambda c=contender: self.listing(c))
+            self._guarded(
+                contender, ("list_jobs_100k",), functools.partial(self.listing, contender)
+            )
         for contender in (OURS, DESIGN):
             self._guarded(
                 contender,
                 ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
-                lambda c=contender: self.main(c),
+                functools.partial(self.main, contender),
             )
         limit_benchmarks = tuple(n for n in ORDER if n not in ("history_1m", "retention_1m"))
         self._guarded(LIMIT, limit_benchmarks, self.limit)

@@ -88,9 +88,17 @@ def test_three_processes_run_every_slot_exactly_once(cluster: Cluster, tmp_path:
     assert duplicated == 0
     assert missing == 0, f"{missing} slots missing of {20 * 28}"
     assert recorded >= 20 * 28
-    # The task body ran exactly once per recorded run.
+    # A body runs only after its slot's row is claimed, and once per claimed slot. A run
+    # the final shutdown cut off may have run its body without reaching `success`.
     successes = [r for r in rows if r.status == ExecutionStatus.SUCCESS]
-    assert len(lines(str(out))) == len(successes)
+    claimed = [r for r in rows if r.status not in (ExecutionStatus.MISSED, ExecutionStatus.SKIPPED)]
+    assert len(successes) <= len(lines(str(out))) <= len(claimed)
+    assert len(claimed) - len(successes) <= 20  # at most the runs in flight at the stop
+    assert {r.status for r in claimed} <= {
+        ExecutionStatus.SUCCESS,
+        ExecutionStatus.INTERRUPTED,
+        ExecutionStatus.RUNNING,
+    }
     # Exactly one process ran them all.
     assert len({r.runner for r in successes}) == 1
 
