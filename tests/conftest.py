@@ -132,13 +132,13 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
         if service is not None:
             await wait_for(lambda: service.is_leader)
             # The leader row is what API writes check before sending a command.
-            await wait_for(lambda: _leader_alive(app))
+            await wait_for(lambda: leader_alive(app))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
 
 
-async def _leader_alive(app: FastAPI) -> bool:
+async def leader_alive(app: FastAPI) -> bool:
     async with app.state.db.sessionmaker() as db:
         return bool((await app.state.scheduler_client.leader(db)).alive)
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 
 from app.core import metrics
 from app.core.config import Settings
-from app.core.errors import AppError, Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound
 from app.db.session import Database, sqlite_pragmas
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.services.alert import AlertDispatcher, RunOutcome
@@ -635,4 +635,4 @@ def spec_from_payload(payload: dict[str, Any]) -> JobSpec:
     )
 
 
-__all__ = ["AppError", "EnhancedScheduler", "HistoryExecutor", "spec_from_payload"]
+__all__ = ["EnhancedScheduler", "HistoryExecutor", "spec_from_payload"]

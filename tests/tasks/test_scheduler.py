@@ -22,7 +22,7 @@ from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.tasks.registry import JobSpec
 from app.tasks.scheduler import EnhancedScheduler
 from app.tasks.triggers import IntervalSpec
-from tests.conftest import PASSWORD, bearer, login, running_app, wait_for
+from tests.conftest import PASSWORD, bearer, leader_alive, login, running_app, wait_for
 from tests.tasks.sample_tasks import lines
 from tests.tasks.test_task_api import create_job, executions, finished
 
@@ -162,7 +162,7 @@ async def test_killed_run_is_closed_as_interrupted_at_the_next_start(
     try:
         async with running_app(api_only) as (app, client):
             headers = await _admin(client)
-            alive = await wait_for(lambda: _leader_alive(app), timeout=20)
+            alive = await wait_for(lambda: leader_alive(app), timeout=20)
             assert alive
             await create_job(
                 client,
@@ -191,11 +191,6 @@ async def test_killed_run_is_closed_as_interrupted_at_the_next_start(
         assert job["paused"] is False
 
 
-async def _leader_alive(app: Any) -> bool:
-    async with app.state.db.sessionmaker() as db:
-        return bool((await app.state.scheduler_client.leader(db)).alive)
-
-
 async def test_commands_from_an_api_only_process_reach_the_leader(
     settings_factory: Any, settings: Settings, tmp_path: Path
 ) -> None:
@@ -205,7 +200,7 @@ async def test_commands_from_an_api_only_process_reach_the_leader(
     try:
         async with running_app(api_only) as (app, client):
             headers = await _admin(client)
-            await wait_for(lambda: _leader_alive(app), timeout=20)
+            await wait_for(lambda: leader_alive(app), timeout=20)
             stats = (await client.get("/api/v1/tasks/system/stats", headers=headers)).json()
             assert stats["leader"]["alive"]
             assert not stats["leader"]["this_process"]
