@@ -4,32 +4,57 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, delete, func, select, union_all, update
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 
 FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED)
 
 
-async def insert_unless_slot_taken(db: AsyncSession, **values: Any) -> int | None:
-    """Insert a row; None if a row for the same `(job_id, scheduled_at)` exists already.
-
-    This is the exactly-once guard: whoever inserts a slot's row first runs it."""
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(TaskExecution)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["job_id", "scheduled_at"])
-        .returning(TaskExecution.id)
+async def insert_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Insert run rows; each gets its id, or None if its `(job_id, scheduled_at)` slot has
+    a row already. This is the exactly-once guard: whoever inserts a slot's row first runs
+    it. Scheduled rows go in as one statement; manual rows (no slot) one by one, since
+    only their order could tell their ids apart."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(TaskExecution).on_conflict_do_nothing(
+        index_elements=["job_id", "scheduled_at"]
     )
-    return (await db.execute(statement)).scalar_one_or_none()
+    ids: list[int | None] = [None] * len(rows)
+    slotted = [i for i, row in enumerate(rows) if row["scheduled_at"] is not None]
+    if slotted:
+        returned = await conn.execute(
+            statement.returning(TaskExecution.id, TaskExecution.job_id, TaskExecution.scheduled_at),
+            [rows[i] for i in slotted],
+        )
+        by_slot = {(job_id, at): run_id for run_id, job_id, at in returned.all()}
+        for i in slotted:
+            ids[i] = by_slot.get((rows[i]["job_id"], rows[i]["scheduled_at"]))
+    for i, row in enumerate(rows):
+        if row["scheduled_at"] is None:
+            ids[i] = (await conn.execute(statement.returning(TaskExecution.id), row)).scalar_one()
+    return ids
 
 
-async def finish(db: AsyncSession, execution_id: int, **values: Any) -> None:
-    await db.execute(update(TaskExecution).where(TaskExecution.id == execution_id).values(**values))
+async def finish_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write outcomes: each row is `{"run_id": id, column: value, ...}`, all with the
+    same columns."""
+    statement = update(TaskExecution).where(TaskExecution.id == bindparam("run_id"))
+    await conn.execute(statement, list(rows))
 
 
 async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) -> int:

@@ -48,6 +48,7 @@ from app.db.session import Database, sqlite_pragmas
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.services.alert import AlertDispatcher, RunOutcome
 from app.tasks import runner, triggers
+from app.tasks.history import HistoryWriter
 from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, UnknownTask, registry
 
@@ -171,15 +172,19 @@ class EnhancedScheduler:
         self.scheduler.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._background: set[asyncio.Task[Any]] = set()
         self.alerts = AlertDispatcher(settings, database, self.runner_id)
+        self.history = HistoryWriter(database.engine)
         self.started_at: datetime | None = None
 
     @staticmethod
     def _jobstore_engine(url: str) -> Engine:
+        """Every job-store call is one statement, so autocommit spares each fire a BEGIN
+        and a COMMIT round trip. No pre-ping either: a connection lost with the server
+        fails one call, which APScheduler retries, and the pool then reconnects."""
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT")
             event.listen(engine, "connect", sqlite_pragmas)
             return engine
-        return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        return create_engine(url, pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT")
 
     @property
     def running(self) -> bool:
@@ -235,6 +240,7 @@ class EnhancedScheduler:
             await asyncio.wait(leftover, timeout=5)
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
+        await self.history.aclose()
         await self.alerts.aclose(timeout=5)
         runner.unbind_runtime()
         self.jobstore_engine.dispose()
@@ -277,15 +283,14 @@ class EnhancedScheduler:
         manual: asyncio.Future[int | None] | None,
     ) -> JobExecutionEvent | None:
         try:
-            async with self.database.transaction() as db:
-                execution_id = await TaskManager(db).record_start(
-                    job_id=job.id,
-                    job_name=job.name,
-                    task=job_task(job),
-                    trigger=trigger,
-                    scheduled_at=scheduled_at,
-                    runner=self.runner_id,
-                )
+            execution_id = await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=trigger,
+                scheduled_at=scheduled_at,
+                runner=self.runner_id,
+            )
         except Exception as exc:
             # No row, no run: running without a record would break exactly-once.
             logger.error("could not record the start of %s; run skipped: %s", job.id, exc)
@@ -341,15 +346,14 @@ class EnhancedScheduler:
         tb: str | None = None,
     ) -> None:
         try:
-            async with self.database.transaction() as db:
-                await TaskManager(db).record_finish(
-                    execution_id,
-                    status=status,
-                    started_at=started,
-                    result=result,
-                    error_message=message,
-                    error_traceback=tb,
-                )
+            await self.history.record_finish(
+                execution_id,
+                status=status,
+                started_at=started,
+                result=result,
+                error_message=message,
+                error_traceback=tb,
+            )
         except Exception:
             # The row stays `running`; the next leader start closes it as interrupted.
             logger.exception("could not record the outcome of execution %s", execution_id)
@@ -358,17 +362,16 @@ class EnhancedScheduler:
         self, job: Job, status: ExecutionStatus, scheduled_at: datetime | None, message: str
     ) -> None:
         try:
-            async with self.database.transaction() as db:
-                execution_id = await TaskManager(db).record_start(
-                    job_id=job.id,
-                    job_name=job.name,
-                    task=job_task(job),
-                    trigger=ExecutionTrigger.SCHEDULED,
-                    scheduled_at=scheduled_at,
-                    runner=self.runner_id,
-                    status=status,
-                    error_message=message,
-                )
+            execution_id = await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=ExecutionTrigger.SCHEDULED,
+                scheduled_at=scheduled_at,
+                runner=self.runner_id,
+                status=status,
+                error_message=message,
+            )
         except Exception:
             logger.exception("could not record a %s run of %s", status, job.id)
             return
