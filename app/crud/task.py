@@ -16,8 +16,18 @@ async def get(db: AsyncSession, job_id: str) -> APSchedulerJob | None:
 
 
 async def list_page(db: AsyncSession, *, limit: int, offset: int) -> Sequence[APSchedulerJob]:
-    query = select(APSchedulerJob).order_by(APSchedulerJob.id).limit(limit).offset(offset)
+    # The offset is walked over the primary key alone; only the page's rows (with their
+    # pickled state) are read from the table.
+    page = select(APSchedulerJob.id).order_by(APSchedulerJob.id).limit(limit).offset(offset)
+    ids = page.subquery()
+    query = (
+        select(APSchedulerJob).join(ids, APSchedulerJob.id == ids.c.id).order_by(APSchedulerJob.id)
+    )
     return (await db.scalars(query)).all()
+
+
+async def count(db: AsyncSession) -> int:
+    return int(await db.scalar(select(func.count()).select_from(APSchedulerJob)) or 0)
 
 
 async def counts(db: AsyncSession) -> tuple[int, int]:

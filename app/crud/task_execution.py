@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Float,
     Select,
     and_,
@@ -19,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 
@@ -121,20 +125,9 @@ async def recent_outcomes(
     """
     found: dict[str, list[tuple[int, ExecutionStatus, datetime]]] = {}
     for start in range(0, len(job_ids), _UNION_CHUNK):
-        parts = [
-            select(
-                TaskExecution.id,
-                TaskExecution.job_id,
-                TaskExecution.status,
-                TaskExecution.started_at,
-            )
-            .where(TaskExecution.job_id == job_id)
-            .order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
-            .limit(per_job)
-            .subquery()
-            for job_id in job_ids[start : start + _UNION_CHUNK]
-        ]
-        rows = await db.execute(union_all(*(select(part) for part in parts)))
+        chunk = job_ids[start : start + _UNION_CHUNK]
+        statement = _recent_outcomes_statement(len(chunk), per_job)
+        rows = await db.execute(statement, {f"job_{i}": job_id for i, job_id in enumerate(chunk)})
         for execution_id, job_id, status, started_at in rows.all():
             found.setdefault(job_id, []).append((execution_id, status, started_at))
     return {
@@ -144,6 +137,26 @@ async def recent_outcomes(
         ]
         for job_id, runs in found.items()
     }
+
+
+@functools.lru_cache(maxsize=16)
+def _recent_outcomes_statement(jobs: int, per_job: int) -> CompoundSelect[Any]:
+    # Built once per size and reused: a statement object keeps its cache key, and
+    # building and hashing a 100-part UNION costs more than running it.
+    parts = [
+        select(
+            TaskExecution.id,
+            TaskExecution.job_id,
+            TaskExecution.status,
+            TaskExecution.started_at,
+        )
+        .where(TaskExecution.job_id == bindparam(f"job_{i}"))
+        .order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
+        .limit(per_job)
+        .subquery()
+        for i in range(jobs)
+    ]
+    return union_all(*(select(part) for part in parts))
 
 
 def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
@@ -190,7 +203,12 @@ async def _p95_duration_sqlite(
 ) -> float | None:
     if successful == 0:
         return None
-    where = [TaskExecution.status == ExecutionStatus.SUCCESS]
+    # `+status` keeps SQLite off the status index: without statistics it would prefer it
+    # to the job's index and walk every successful run of every job.
+    unindexed_status = UnaryExpression(
+        TaskExecution.__table__.c.status, operator=custom_op("+"), type_=TaskExecution.status.type
+    )
+    where = [unindexed_status == ExecutionStatus.SUCCESS]
     if job_id is not None:
         where.append(TaskExecution.job_id == job_id)
     offset = min(successful - 1, int(0.95 * (successful - 1) + 0.5))

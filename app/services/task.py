@@ -103,7 +103,7 @@ async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[Jo
 
 async def list_jobs(db: AsyncSession, *, limit: int, offset: int) -> JobPage:
     rows = await job_crud.list_page(db, limit=limit, offset=offset)
-    total, _ = await job_crud.counts(db)
+    total = await job_crud.count(db)
     items = await with_recent_outcomes(db, [job_info(r) for r in rows])
     return JobPage(items=items, total=total, limit=limit, offset=offset)
 

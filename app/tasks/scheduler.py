@@ -444,10 +444,11 @@ class EnhancedScheduler:
 
     # --- job store writes (only here) ----------------------------------------------
 
-    def ensure_job(self, spec: JobSpec) -> str:
+    def ensure_job(self, spec: JobSpec, stored: dict[str, Job] | None = None) -> str:
         """Add the job if it is missing; if it exists, change only what differs, and keep
-        its next run time and paused state unless its trigger pattern changed."""
-        job = self.scheduler.get_job(spec.id)
+        its next run time and paused state unless its trigger pattern changed. `stored`:
+        the store's jobs read just before, so a batch of calls does not read each job again."""
+        job = self.scheduler.get_job(spec.id) if stored is None else stored.get(spec.id)
         trigger = triggers.build_trigger(spec.trigger)
         if job is None:
             try:
@@ -508,14 +509,14 @@ class EnhancedScheduler:
     def sync_bot_jobs(self, wanted: dict[int, int]) -> tuple[int, int]:
         """Make the stored bot jobs exactly `{bot_config_id: interval_hours}`; returns
         (added or changed, removed). Unchanged jobs keep their next run time."""
-        from app.tasks.jobs.scraping import bot_job_id
+        from app.tasks.jobs.scraping import bot_job_id, bot_job_spec
 
-        existing = {j.id for j in self.scheduler.get_jobs() if j.id.startswith(BOT_JOB_PREFIX)}
-        orphans = existing - {bot_job_id(i) for i in wanted}
+        stored = {j.id: j for j in self.scheduler.get_jobs() if j.id.startswith(BOT_JOB_PREFIX)}
+        orphans = stored.keys() - {bot_job_id(i) for i in wanted}
         for job_id in orphans:
             self.remove_job(job_id)
         changed = sum(
-            self.sync_bot_job(bot_config_id, hours) != "unchanged"
+            self.ensure_job(bot_job_spec(bot_config_id, hours), stored) != "unchanged"
             for bot_config_id, hours in wanted.items()
         )
         return changed, len(orphans)
