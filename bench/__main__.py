@@ -4,6 +4,11 @@ Runs every benchmark on PostgreSQL (`BENCH_DATABASE_URL`, or scratch databases o
 local server) and SQLite (temporary files), writes the results as JSON (by default
 `bench/results.json`, and `bench/RESULTS.md` for a full run) and prints a table.
 `--quick` runs the same code at small sizes; it checks nothing about time.
+
+`ours` runs on PostgreSQL in the production layout (an API process and a scheduler
+process) and on SQLite as one `reddit-bot serve` process; `BENCH_OURS_LAYOUT=split` or
+`single` runs it that way on both. The layouts are recorded in the results
+(`ours_layout`, and in every entry's params).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report
+from bench.contenders import LAYOUT_ENV, ours_layout
 from bench.db import Backend, SQLiteFiles, log, postgres_backend
 from bench.sizes import FULL, QUICK
 from bench.suite import Suite
@@ -45,9 +51,15 @@ def main(argv: list[str] | None = None) -> int:
             report.annotate(entry)
         (HERE / "RESULTS.md").write_text(report.markdown(document))
         sys.stdout.write(report.text_table(document["benchmarks"]) + "\n")
+        sys.stdout.write(_layout_line(report.layouts(document)) + "\n")
         return 0
     sizes = QUICK if args.quick else FULL
     databases = args.database or ["postgresql", "sqlite"]
+    try:
+        for database in databases:
+            ours_layout(database)
+    except ValueError as exc:
+        parser.error(str(exc))
     output = args.output or (
         HERE / "results.json"
         if not args.quick
@@ -68,10 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "sizes": sizes.as_params(),
+        "ours_layout": {b.name: ours_layout(b.name) for b in backends},
         "benchmarks": [],
     }
     workdir = Path(tempfile.mkdtemp(prefix="reddit-bot-bench-logs-"))
     log(f"{'quick' if args.quick else 'full'} run; process logs in {workdir}")
+    log(_layout_line(document["ours_layout"]))
     warnings: list[str] = []
 
     def run_on(backend: Backend) -> list[dict[str, Any]]:
@@ -108,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and args.output is None:
         (HERE / "RESULTS.md").write_text(report.markdown(document))
     sys.stdout.write(report.text_table(entries) + "\n")
+    sys.stdout.write(_layout_line(document["ours_layout"]) + "\n")
     sys.stdout.write(f"\n{document['seconds']} s; results in {output}\n")
     return 0
+
+
+def _layout_line(layouts: dict[str, str]) -> str:
+    shown = ", ".join(f"{db} {layout}" for db, layout in layouts.items())
+    return f"ours layout ({LAYOUT_ENV}): {shown}"
 
 
 if __name__ == "__main__":

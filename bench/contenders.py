@@ -1,10 +1,15 @@
 """The three contenders, and what differs between them for the benchmarks: how a batch
 of jobs reaches their scheduler and how their runs are read back.
 
-- `ours`: `reddit-bot serve`. Jobs are written to `apscheduler_jobs` as its job store
-  writes them, then one job is created through `POST /api/v1/tasks`, which makes the
-  leader look at its store again. Runs are read from `task_executions` (fire time and
-  outcome as the product records them; the start time is the one the task returned).
+- `ours`: this project, in the layout `ours_layout` picks for the database: `split`
+  (the production layout the README gives for PostgreSQL: an API process started with
+  `SCHEDULER_ENABLED=false reddit-bot serve` and a `reddit-bot scheduler` process) or
+  `single` (`reddit-bot serve`, API and scheduler in one process: the embedded default,
+  used on SQLite). Jobs are written to `apscheduler_jobs` as its job store writes them,
+  then one job is created through `POST /api/v1/tasks` (a command the leader applies),
+  which makes the leader look at its store again. Runs are read from `task_executions`
+  (fire time and outcome as the product records them; the start time is the one the
+  task returned).
 - `design`: the design's configuration (`bench/design.py`); the same rows in its job
   shape, then its scheduler is woken; runs from `task_executions` (it records no fire
   time: a run's fire time is derived from its start and the job's schedule).
@@ -14,18 +19,34 @@ of jobs reaches their scheduler and how their runs are read back.
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from app.models.task_execution import TaskExecution
 from bench import jobstore
 from bench.db import insert_job_rows, json_value, sync_engine
 from bench.jobstore import JobBatch, JobShape
 from bench.procs import Proc, spawn
+
+LAYOUT_ENV = "BENCH_OURS_LAYOUT"
+LAYOUTS = ("split", "single")
+
+
+def ours_layout(database: str) -> str:
+    """How `ours` runs on `database` ("postgresql" or "sqlite"): `BENCH_OURS_LAYOUT`
+    (`split` or `single`, for both databases) or by default `split` on PostgreSQL (the
+    README's production layout) and `single` on SQLite (the embedded default)."""
+    chosen = os.environ.get(LAYOUT_ENV, "").strip().lower()
+    if chosen:
+        if chosen not in LAYOUTS:
+            raise ValueError(f"{LAYOUT_ENV}={chosen!r}: expected one of {', '.join(LAYOUTS)}")
+        return chosen
+    return "split" if database == "postgresql" else "single"
 
 
 @dataclass(frozen=True)
@@ -44,9 +65,12 @@ class Contender(ABC):
         return spawn(self.name, database_url, workdir)
 
     def startup_seconds(self, proc: Proc) -> float:
-        events = proc.events("scheduler_started")
+        """The leader start the process running the scheduler reported."""
+        events = proc.leader.events("scheduler_started")
         if not events:
-            raise RuntimeError(f"{self.name} reported no scheduler start")
+            raise RuntimeError(
+                f"{self.name} reported no scheduler start (in {proc.leader.events_path.name})"
+            )
         return float(events[-1]["seconds"])
 
     @abstractmethod
@@ -109,6 +133,11 @@ class Ours(_Stored):
 
     def __init__(self) -> None:
         self._wakeups = 0
+
+    def spawn(self, database_url: str, workdir: Path) -> Proc:
+        if ours_layout(make_url(database_url).get_backend_name()) == "split":
+            return spawn(self.name, database_url, workdir, scheduler_kind="ours-scheduler")
+        return spawn(self.name, database_url, workdir)
 
     def wake(self, proc: Proc) -> None:
         self._wakeups += 1

@@ -1,7 +1,10 @@
 """The contender processes: `python -m bench.entry {ours,ours-scheduler,design,limit} PORT`.
 
 `ours` is `reddit-bot serve` (the API with its scheduler candidate thread, the same
-function the CLI runs), with the bench's no-op task registered and its start timed.
+function the CLI runs), with the bench's no-op task registered and its start timed. In
+the split layout (`bench.contenders.ours_layout`) it runs with SCHEDULER_ENABLED=false
+beside an `ours-scheduler` process, `reddit-bot scheduler` (PORT is only a name there:
+it serves no HTTP).
 `design` and `limit` are the baselines in `bench/design.py` and `bench/limit.py`, served
 by uvicorn with the same options and logging.
 """

@@ -1,5 +1,6 @@
-"""Contender processes: start one on a database, wait until its scheduler runs, talk to
-it over HTTP, read its memory from /proc, stop it."""
+"""Contender processes: start one on a database (or, in the split layout, an API process
+and a scheduler process), wait until its scheduler runs, talk to it over HTTP, read its
+memory from /proc, stop it."""
 
 from __future__ import annotations
 
@@ -45,15 +46,63 @@ def _status_kib(pid: int, key: str) -> int:
 
 
 @dataclass
-class Proc:
-    kind: str
-    database_url: str
-    port: int
+class Child:
+    """One OS process of a contender: its log, its events file (`BENCH_EVENTS`), and its
+    memory from /proc."""
+
+    role: str  # "serve" (API and scheduler), "api" or "scheduler"
+    kind: str  # the `bench.entry` kind it runs
     process: subprocess.Popen[bytes]
     log: Path
     events_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def rss_mb(self) -> float:
+        return round(_status_kib(self.pid, "VmRSS") / 1024, 1)
+
+    def peak_mb(self) -> float:
+        return round(_status_kib(self.pid, "VmHWM") / 1024, 1)
+
+    def reset_peak(self) -> None:
+        """Reset the kernel's peak RSS (VmHWM) to the current RSS."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        if not self.events_path.exists():
+            return []
+        lines = self.events_path.read_text(encoding="utf-8").splitlines()
+        return [e for e in map(json.loads, lines) if e.get("event") == name]
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def state(self) -> str:
+        code = self.process.poll()
+        return "running" if code is None else f"exited with code {code}"
+
+
+@dataclass
+class Proc:
+    """A running contender: one process (`serve`: API and scheduler), or in the split
+    layout an API process (`SCHEDULER_ENABLED=false`) and a scheduler process. HTTP goes
+    to the API process; a benchmark of the scheduler's own memory reads `leader`."""
+
+    kind: str
+    database_url: str
+    port: int
+    api: Child
     spawned_at: float
     token: str
+    scheduler: Child | None = None  # the separate scheduler process (split layout)
     client: httpx.Client = field(init=False)
     errors: int = 0
 
@@ -69,31 +118,51 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def layout(self) -> str:
+        return "split" if self.scheduler is not None else "single"
+
+    @property
+    def children(self) -> list[Child]:
+        return [self.api] if self.scheduler is None else [self.api, self.scheduler]
+
+    @property
+    def leader(self) -> Child:
+        """The process that runs the scheduler: the scheduler process when split."""
+        return self.scheduler if self.scheduler is not None else self.api
+
+    @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.api.pid
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """Whether every process of the contender still runs."""
+        return all(child.alive() for child in self.children)
 
-    # --- memory ------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise if any process of the contender has exited (a figure measured meanwhile
+        would not be the contender's)."""
+        dead = [c for c in self.children if not c.alive()]
+        if dead:
+            names = ", ".join(f"{c.kind} ({c.state()})" for c in dead)
+            raise RuntimeError(f"{self.kind} process exited: {names}\n{self.tail()}")
+
+    # --- memory of the API process (the one process when not split) ----------------
 
     def rss_mb(self) -> float:
-        return round(_status_kib(self.pid, "VmRSS") / 1024, 1)
+        return self.api.rss_mb()
 
     def peak_mb(self) -> float:
-        return round(_status_kib(self.pid, "VmHWM") / 1024, 1)
+        return self.api.peak_mb()
 
     def reset_peak(self) -> None:
-        """Reset the kernel's peak RSS (VmHWM) to the current RSS."""
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        self.api.reset_peak()
 
     # --- events and HTTP ---------------------------------------------------------
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        if not self.events_path.exists():
-            return []
-        lines = self.events_path.read_text(encoding="utf-8").splitlines()
-        return [e for e in map(json.loads, lines) if e.get("event") == name]
+        """The events of every process of the contender, in time order."""
+        found = [e for child in self.children for e in child.events(name)]
+        return sorted(found, key=lambda e: float(e.get("t", 0.0)))
 
     def wait_ready(self, timeout: float) -> float:
         """Wait until the API answers and sees a live scheduler; seconds since spawn."""
@@ -136,20 +205,30 @@ class Proc:
         raise RuntimeError(f"GET {path} failed {attempts} times, last: {failure}")
 
     def tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        if self.scheduler is None:
+            return self.api.tail(chars)
+        return "\n".join(
+            f"--- {c.role} process {c.log.name} ({c.state()}) ---\n{c.tail(chars)}"
+            for c in self.children
+        )
 
     def stop(self, timeout: float = 60) -> None:
+        """SIGTERM to every process at once, then wait (SIGKILL after `timeout`)."""
         self.client.close()
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        _stop(self.children, timeout)
+
+
+def _stop(children: list[Child], timeout: float) -> None:
+    for child in children:
+        if child.alive():
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait(10)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -163,10 +242,9 @@ def child_env(**extra: str) -> dict[str, str]:
     }
 
 
-def spawn(kind: str, database_url: str, workdir: Path, **env: str) -> Proc:
-    """Start a contender process (`bench.entry`) on `database_url`."""
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
+def _start(
+    kind: str, role: str, port: int, database_url: str, workdir: Path, env: dict[str, str]
+) -> Child:
     stamp = f"{kind}-{port}"
     log = workdir / f"{stamp}.log"
     events = workdir / f"{stamp}.events"
@@ -178,7 +256,6 @@ def spawn(kind: str, database_url: str, workdir: Path, **env: str) -> Proc:
         BENCH_EVENTS=str(events),
         **env,
     )
-    spawned_at = time.time()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.entry", kind, str(port)],
         cwd=ROOT,
@@ -186,13 +263,45 @@ def spawn(kind: str, database_url: str, workdir: Path, **env: str) -> Proc:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+    return Child(role=role, kind=kind, process=process, log=log, events_path=events)
+
+
+def spawn(
+    kind: str,
+    database_url: str,
+    workdir: Path,
+    *,
+    scheduler_kind: str | None = None,
+    **env: str,
+) -> Proc:
+    """Start a contender (`bench.entry`) on `database_url`: one process, or with
+    `scheduler_kind` the split layout, an API process of `kind` started with
+    `SCHEDULER_ENABLED=false` and a scheduler process of `scheduler_kind`. Each process
+    logs to `{kind}-{port}.log` and writes its events to `{kind}-{port}.events` (the
+    port is the API's)."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    spawned_at = time.time()
+    started: list[Child] = []
+    try:
+        scheduler = None
+        if scheduler_kind is not None:
+            scheduler = _start(scheduler_kind, "scheduler", port, database_url, workdir, env)
+            started.append(scheduler)
+            env = {**env, "SCHEDULER_ENABLED": "false"}
+        role = "serve" if scheduler is None else "api"
+        api = _start(kind, role, port, database_url, workdir, env)
+        started.append(api)
+        token = access_token(database_url)
+    except BaseException:
+        _stop(started, 10)
+        raise
     return Proc(
         kind=kind,
         database_url=database_url,
         port=port,
-        process=process,
-        log=log,
-        events_path=events,
+        api=api,
+        scheduler=scheduler,
         spawned_at=spawned_at,
-        token=access_token(database_url),
+        token=token,
     )

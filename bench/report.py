@@ -96,6 +96,40 @@ LIMITS: dict[tuple[str, str], str] = {
     ("memory", "idle_rss_mb"): "The API, the scheduler thread and their imports in one process.",
 }
 
+# Where the split layout's reason differs (the profiles above are of `serve`, one
+# process; in the split layout the API and the leader no longer share a GIL).
+SPLIT_LIMITS: dict[tuple[str, str], str] = {
+    ("fire_lateness", "p99_ms"): (
+        "At 200 fires/s the scheduler process needs more than the one core its GIL allows: "
+        "each run costs the leader 5-6 ms of CPU (the history INSERT and UPDATE are built "
+        "through the ORM with `.values()` in a new Session each, and every pool checkout "
+        "pays an asyncpg pre-ping), and each fire costs the engine thread three job-store "
+        "transactions (pre-ping, BEGIN, statement, COMMIT) whose every round trip waits "
+        "for the GIL behind the leader's threads. The backlog grows: late fire times are "
+        "coalesced (`missed`) or find the previous run still going (`skipped`). "
+        "`throughput` shows the ceiling, under 200 runs/s."
+    ),
+    ("api_under_load", "p99_ms"): (
+        "The API process no longer shares a GIL with the scheduler; on its own a "
+        "`GET /tasks` page costs about 15 ms of CPU, most of it building the 50-part "
+        "recent-outcomes UNION, and the database is shared with a scheduler at full load."
+    ),
+    ("memory", "idle_rss_mb"): (
+        "The API process alone (its imports and connection pool); the scheduler process "
+        "is `scheduler_idle_rss_mb`."
+    ),
+}
+
+# How `ours` runs, by layout (`bench.contenders.ours_layout`).
+LAYOUT_TEXT = {
+    "split": (
+        "the README's production layout, two processes: the API "
+        "(`SCHEDULER_ENABLED=false reddit-bot serve`) and `reddit-bot scheduler`"
+    ),
+    "single": "`reddit-bot serve` (API and scheduler in one process)",
+}
+DATABASE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
 _SQLITE_RUNS = (
     "As on PostgreSQL, without the pre-pings: the leader's CPU per run (two history writes "
     "built through the ORM in a new Session each) and the engine thread's three "
@@ -115,8 +149,46 @@ FIGURES = {
     "retention_1m": ("seconds", "peak_mem_mb"),
     "startup_10k": ("seconds", "moved"),
     "throughput": ("per_second",),
-    "memory": ("idle_rss_mb", "rss_100k_jobs_mb"),
+    "memory": (
+        "idle_rss_mb",
+        "rss_100k_jobs_mb",
+        "scheduler_idle_rss_mb",
+        "scheduler_rss_100k_jobs_mb",
+    ),
 }
+
+
+def layouts(document: dict[str, Any]) -> dict[str, str]:
+    """`ours`'s layout on each database in a results document (results from before the
+    layouts were recorded ran `serve`: `single`)."""
+    found: dict[str, str] = dict(document.get("ours_layout") or {})
+    for entry in document.get("benchmarks", []):
+        layout = entry.get("params", {}).get("ours_layout", "single")
+        found.setdefault(entry["database"], layout)
+    return found
+
+
+def layout_sentence(found: dict[str, str]) -> str:
+    """`ours is ...`, per database."""
+    ordered = sorted(found.items(), key=lambda item: item[0] != "postgresql")
+    if len(set(found.values())) == 1 and len(found) > 1:
+        names = " and ".join(DATABASE_NAMES.get(db, db) for db, _ in ordered)
+        ordered = [(names, ordered[0][1])]
+    parts = [
+        f"{DATABASE_NAMES.get(db, db)} {'is' if n == 0 else 'it is'} "
+        f"{LAYOUT_TEXT.get(layout, layout)}"
+        for n, (db, layout) in enumerate(ordered)
+    ]
+    sentence = "`ours` on " + "; on ".join(parts) + "."
+    if "split" in found.values():
+        sentence += (
+            " In the split layout HTTP goes to the API process, and `memory.idle_rss_mb` "
+            "and `rss_100k_jobs_mb` are its RSS (`memory.scheduler_*`: the scheduler "
+            "process's); the scheduler process runs the jobs (`fire_lateness`, "
+            "`throughput`, `retention_1m`, whose `peak_mem_mb` is its memory) and reports "
+            "the leader start (`startup_10k.seconds`; a restart restarts both processes)."
+        )
+    return sentence
 
 
 def _number(value: Any) -> float | None:
@@ -261,7 +333,7 @@ def markdown(document: dict[str, Any]) -> str:
         f"SQLAlchemy {machine['sqlalchemy']}. Load average at start: "
         f"{', '.join(str(x) for x in machine.get('load_average_at_start', []))}.",
         "",
-        "`ours` is `reddit-bot serve` (API and scheduler in one process); `design` is the "
+        layout_sentence(layouts(document)) + " `design` is the "
         "design document's configuration (AsyncIOScheduler + SQLAlchemyJobStore on the API's "
         "event loop, row-by-row retention, three-query stats, `get_jobs()` for listing); "
         "`limit` is bare APScheduler with an in-memory job store and no history. Targets "
@@ -285,6 +357,8 @@ def markdown(document: dict[str, Any]) -> str:
             entry = next(e for e in entries if e["name"] == name and e["database"] == database)
             value = entry["results"].get("ours", {}).get(figure)
             reason = LIMITS.get((name, figure), "")
+            if entry["params"].get("ours_layout") == "split":
+                reason = SPLIT_LIMITS.get((name, figure), reason)
             if database == "sqlite":
                 reason = SQLITE_LIMITS.get((name, figure), reason)
             lines.append(

@@ -5,7 +5,8 @@ the leader's start took (from taking the lead to the scheduler running: stored j
 checked, bot jobs reconciled), and how many stored next run times it moved (compared
 row by row with the store before the restart). `first_seconds` is the first start, and
 `ready_seconds` the time from process start until its API answers with the scheduler
-running."""
+running. A start or restart is of the whole contender: with `ours` split, both its API
+process and its scheduler process (whose leader start is the one reported)."""
 
 from __future__ import annotations
 

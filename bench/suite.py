@@ -8,7 +8,10 @@ serves several benchmarks that do not disturb one another:
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
 4. limit: one process through all of them, its jobs replaced between benchmarks.
 
-Contenders run one after another, never side by side.
+Contenders run one after another, never side by side. `ours` runs in the layout
+`contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
+process and a scheduler process); every entry's params name it (`ours_layout`). A
+figure is recorded only while every process of the contender still runs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from bench import (
     startup,
     throughput,
 )
-from bench.contenders import DESIGN, LIMIT, OURS, Contender
+from bench.contenders import DESIGN, LIMIT, OURS, Contender, ours_layout
 from bench.db import EMPTY, Backend, bot_configs_recipe, history_recipe, log
 from bench.procs import Proc
 from bench.sizes import Sizes
@@ -49,6 +52,7 @@ ORDER = (
 class Results:
     def __init__(self, database: str, sizes: Sizes) -> None:
         self.database = database
+        self.ours_layout = ours_layout(database)
         self.params: dict[str, dict[str, Any]] = {
             "fire_lateness": fire_lateness.params(sizes),
             "api_under_load": fire_lateness.api_params(sizes),
@@ -81,7 +85,7 @@ class Results:
                 {
                     "name": name,
                     "database": self.database,
-                    "params": self.params[name],
+                    "params": {**self.params[name], "ours_layout": self.ours_layout},
                     "results": results,
                 }
             )
@@ -124,6 +128,14 @@ class Suite:
         self._guarded(LIMIT, limit_benchmarks, self.limit)
         return self.results
 
+    def _put(
+        self, proc: Proc, benchmark: str, contender: Contender, figures: dict[str, Any]
+    ) -> None:
+        """Record figures measured on `proc`, if all its processes still run (raises
+        otherwise, with their logs, so the benchmark is reported as an error)."""
+        proc.check()
+        self.results.put(benchmark, contender.name, figures)
+
     def _session(self, recipe_url: str, contender: Contender, body: Callable[[Proc], None]) -> None:
         proc = contender.spawn(recipe_url, self.workdir)
         try:
@@ -140,10 +152,8 @@ class Suite:
             first = startup.first_start(contender, url, self.workdir, sizes)
             proc, figures = startup.restart(contender, url, self.workdir, sizes, first)
             try:
-                self.results.put("startup_10k", contender.name, figures)
-                self.results.put(
-                    "throughput", contender.name, throughput.run(contender, proc, sizes)
-                )
+                self._put(proc, "startup_10k", contender, figures)
+                self._put(proc, "throughput", contender, throughput.run(contender, proc, sizes))
             finally:
                 proc.stop()
         finally:
@@ -157,10 +167,8 @@ class Suite:
         url = self.backend.prepare(recipe)
 
         def body(proc: Proc) -> None:
-            self.results.put(
-                "list_jobs_100k", contender.name, list_jobs.run(contender, proc, sizes)
-            )
-            self.results.put("memory", contender.name, {"rss_100k_jobs_mb": proc.rss_mb()})
+            self._put(proc, "list_jobs_100k", contender, list_jobs.run(contender, proc, sizes))
+            self._put(proc, "memory", contender, memory.with_jobs(proc))
 
         try:
             self._session(url, contender, body)
@@ -173,14 +181,12 @@ class Suite:
         url = self.backend.prepare(history_recipe(sizes.history_jobs, sizes.history_runs_per_job))
 
         def body(proc: Proc) -> None:
-            self.results.put(
-                "memory", contender.name, {"idle_rss_mb": memory.idle_rss(proc, sizes)}
-            )
+            self._put(proc, "memory", contender, memory.idle(proc, sizes))
             fire, api = fire_lateness.run(contender, proc, sizes, self.workdir)
-            self.results.put("fire_lateness", contender.name, fire)
-            self.results.put("api_under_load", contender.name, api)
-            self.results.put("history_1m", contender.name, history.run(proc, sizes))
-            self.results.put("retention_1m", contender.name, retention.run(contender, proc, sizes))
+            self._put(proc, "fire_lateness", contender, fire)
+            self._put(proc, "api_under_load", contender, api)
+            self._put(proc, "history_1m", contender, history.run(proc, sizes))
+            self._put(proc, "retention_1m", contender, retention.run(contender, proc, sizes))
 
         try:
             self._session(url, contender, body)
@@ -193,16 +199,18 @@ class Suite:
         url = self.backend.prepare(EMPTY)
 
         def body(proc: Proc) -> None:
-            put = self.results.put
-            put("memory", "limit", {"idle_rss_mb": memory.idle_rss(proc, sizes)})
-            put("startup_10k", "limit", startup.limit_start(LIMIT, proc, sizes))
+            def put(benchmark: str, figures: dict[str, Any]) -> None:
+                self._put(proc, benchmark, LIMIT, figures)
+
+            put("memory", memory.idle(proc, sizes))
+            put("startup_10k", startup.limit_start(LIMIT, proc, sizes))
             LIMIT.install(proc, list_jobs.batch(sizes))
-            put("list_jobs_100k", "limit", list_jobs.run(LIMIT, proc, sizes))
-            put("memory", "limit", {"rss_100k_jobs_mb": proc.rss_mb()})
-            put("throughput", "limit", throughput.run(LIMIT, proc, sizes))
+            put("list_jobs_100k", list_jobs.run(LIMIT, proc, sizes))
+            put("memory", memory.with_jobs(proc))
+            put("throughput", throughput.run(LIMIT, proc, sizes))
             fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
-            put("fire_lateness", "limit", fire)
-            put("api_under_load", "limit", api)
+            put("fire_lateness", fire)
+            put("api_under_load", api)
 
         try:
             self._session(url, LIMIT, body)
