@@ -40,13 +40,14 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine_for(url: str, *, pool: bool = True) -> AsyncEngine:
+def create_engine_for(
+    url: str, *, pool: bool = True, pre_ping: bool = True, **options: Any
+) -> AsyncEngine:
     ensure_sqlite_dir(url)
-    options: dict[str, Any] = {}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        options["pool_pre_ping"] = True
+        options["pool_pre_ping"] = pre_ping
     if not pool:
         options["poolclass"] = NullPool
     engine = create_async_engine(url, **options)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.crud import task_execution as execution_crud
+from app.db.session import create_engine_for
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_RESULT_BYTES = 64_000
 # Rows per transaction; more waiting go into the next one.
 MAX_GROUP = 500
+
+R = TypeVar("R")
 
 
 def json_safe(value: Any) -> Any:
@@ -46,12 +50,75 @@ def json_safe(value: Any) -> Any:
     return loaded
 
 
-class HistoryWriter:
-    def __init__(self, engine: AsyncEngine) -> None:
+class GroupCommit(Generic[R]):
+    """Rows waiting for one kind of write. The first row starts a transaction; rows that
+    arrive while it is in flight wait for the next one, which takes them all."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        write: Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[list[R]]],
+    ) -> None:
         self._engine = engine
-        self._starts: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
-        self._finishes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._write = write
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, row: dict[str, Any]) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def drain(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+            alone = len(group) == 1
+            if await self._commit(group, fail=alone) or alone:
+                continue
+            # One bad row must not cost the others their record: write each alone.
+            logger.warning("a group of %d history writes failed; writing each alone", len(group))
+            for one in group:
+                await self._commit([one], fail=True)
+
+    async def _commit(
+        self, group: list[tuple[dict[str, Any], asyncio.Future[R]]], *, fail: bool
+    ) -> bool:
+        """Write one group in one transaction and answer its waiters. On an error the
+        waiters get it if `fail`, else they stay waiting for a retry."""
+        try:
+            async with self._engine.connect() as conn:
+                results = await self._write(conn, [row for row, _ in group])
+        except Exception as exc:
+            if fail:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+            return False
+        for (_, future), result in zip(group, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        return True
+
+
+class HistoryWriter:
+    """Run starts and run outcomes are separate groups, each with a transaction of its own
+    in flight: a start, which the run waits for, never queues behind outcomes."""
+
+    def __init__(self, database_url: str) -> None:
+        # A group is one statement (an INSERT of all its rows, or one UPDATE per row), so
+        # autocommit makes it a single round trip. No pre-ping: after a lost connection one
+        # group fails, is written again row by row, and the pool reconnects.
+        self.engine = create_engine_for(
+            database_url, pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2
+        )
+        self._starts = GroupCommit[int | None](self.engine, execution_crud.insert_runs)
+        self._finishes = GroupCommit[None](self.engine, _finish_runs)
 
     async def record_start(
         self,
@@ -81,10 +148,7 @@ class HistoryWriter:
             "runner": runner,
             "created_at": now,
         }
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._starts.append((row, future))
-        self._kick()
-        return await future
+        return await self._starts.submit(row)
 
     async def record_finish(
         self,
@@ -106,60 +170,15 @@ class HistoryWriter:
             "error_message": error_message,
             "error_traceback": error_traceback,
         }
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finishes.append((row, future))
-        self._kick()
-        await future
+        await self._finishes.submit(row)
 
     async def aclose(self) -> None:
         """Wait for the writes already asked for."""
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        await self._starts.drain()
+        await self._finishes.drain()
+        await self.engine.dispose()
 
-    def _kick(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
-    async def _flush(self) -> None:
-        while self._starts or self._finishes:
-            starts, self._starts = self._starts[:MAX_GROUP], self._starts[MAX_GROUP:]
-            finishes, self._finishes = self._finishes[:MAX_GROUP], self._finishes[MAX_GROUP:]
-            alone = len(starts) + len(finishes) == 1
-            if await self._commit(starts, finishes, fail=alone) or alone:
-                continue
-            # One bad row must not cost the others their record: write each alone.
-            logger.warning("a group of history writes failed; writing each alone")
-            for start in starts:
-                await self._commit([start], [], fail=True)
-            for finish in finishes:
-                await self._commit([], [finish], fail=True)
-
-    async def _commit(
-        self,
-        starts: list[tuple[dict[str, Any], asyncio.Future[int | None]]],
-        finishes: list[tuple[dict[str, Any], asyncio.Future[None]]],
-        *,
-        fail: bool,
-    ) -> bool:
-        """Write one group in one transaction and answer its waiters. On an error the
-        waiters get it if `fail`, else they keep waiting for a retry."""
-        try:
-            async with self._engine.begin() as conn:
-                ids = await execution_crud.insert_runs(conn, [row for row, _ in starts])
-                if finishes:
-                    await execution_crud.finish_runs(conn, [row for row, _ in finishes])
-        except Exception as exc:
-            if fail:
-                waiters: list[asyncio.Future[Any]] = [f for _, f in starts]
-                waiters += [f for _, f in finishes]
-                for future in waiters:
-                    if not future.done():
-                        future.set_exception(exc)
-            return False
-        for (_, started), execution_id in zip(starts, ids, strict=True):
-            if not started.done():
-                started.set_result(execution_id)
-        for _, finished in finishes:
-            if not finished.done():
-                finished.set_result(None)
-        return True
+async def _finish_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[None]:
+    await execution_crud.finish_runs(conn, rows)
+    return [None] * len(rows)

@@ -172,7 +172,7 @@ class EnhancedScheduler:
         self.scheduler.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._background: set[asyncio.Task[Any]] = set()
         self.alerts = AlertDispatcher(settings, database, self.runner_id)
-        self.history = HistoryWriter(database.engine)
+        self.history = HistoryWriter(database.url)
         self.started_at: datetime | None = None
 
     @staticmethod
@@ -222,6 +222,7 @@ class EnhancedScheduler:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
         (recorded as interrupted)."""
         if not self.scheduler.running:
+            await self.history.aclose()
             self.jobstore_engine.dispose()
             return
         grace = (
