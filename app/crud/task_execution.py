@@ -47,7 +47,8 @@ async def insert_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
         )
         by_slot = {(job_id, at): run_id for run_id, job_id, at in returned.all()}
         for i in slotted:
-            ids[i] = by_slot.get((rows[i]["job_id"], rows[i]["scheduled_at"]))
+            # pop: a slot asked for twice in one group has one row, for the first asker.
+            ids[i] = by_slot.pop((rows[i]["job_id"], rows[i]["scheduled_at"]), None)
     for i, row in enumerate(rows):
         if row["scheduled_at"] is None:
             ids[i] = (await conn.execute(statement.returning(TaskExecution.id), row)).scalar_one()
