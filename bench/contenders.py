@@ -5,14 +5,13 @@ of jobs reaches their scheduler and how their runs are read back.
   (the production layout the README gives for PostgreSQL: an API process started with
   `SCHEDULER_ENABLED=false reddit-bot serve` and a `reddit-bot scheduler` process) or
   `single` (`reddit-bot serve`, API and scheduler in one process: the embedded default,
-  used on SQLite). Jobs are written to `apscheduler_jobs` as its job store writes them,
-  then one job is created through `POST /api/v1/tasks` (a command the leader applies),
-  which makes the leader look at its store again. Runs are read from `task_executions`
-  (fire time and outcome as the product records them; the start time is the one the
-  task returned).
-- `design`: the design's configuration (`bench/design.py`); the same rows in its job
-  shape, then its scheduler is woken; runs from `task_executions` (it records no fire
-  time: a run's fire time is derived from its start and the job's schedule).
+  used on SQLite). Jobs are created through `POST /api/v1/tasks` (its leader keeps its
+  store in memory and sees only what it writes itself; benchmarks that need a big store
+  start it on one). Runs are read from `task_executions` (fire time and outcome as the
+  product records them; the start time is the one the task returned).
+- `design`: the design's configuration (`bench/design.py`); rows written to its store in
+  its job shape, then its scheduler is woken; runs from `task_executions` (it records no
+  fire time: a run's fire time is derived from its start and the job's schedule).
 - `limit`: bare APScheduler in memory (`bench/limit.py`); jobs through `/bench/reset`,
   runs from the process.
 """
@@ -20,17 +19,18 @@ of jobs reaches their scheduler and how their runs are read back.
 from __future__ import annotations
 
 import os
-import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import make_url, select
 
 from app.models.task_execution import TaskExecution
 from bench import jobstore
 from bench.db import insert_job_rows, json_value, sync_engine
-from bench.jobstore import JobBatch, JobShape
+from bench.jobstore import JobBatch
 from bench.procs import Proc, spawn
 
 LAYOUT_ENV = "BENCH_OURS_LAYOUT"
@@ -77,23 +77,17 @@ class Contender(ABC):
     def install(self, proc: Proc, batch: JobBatch) -> None:
         """Give the running scheduler these jobs."""
 
+    def install_lead_s(self, count: int) -> float:
+        """Extra seconds to schedule a batch of `count` jobs ahead, so it is installed
+        before its first fire time."""
+        return 0.0
+
     @abstractmethod
     def runs(self, proc: Proc, prefix: str) -> list[Run]: ...
 
 
-class _Stored(Contender):
-    shape: JobShape
-
-    def install(self, proc: Proc, batch: JobBatch) -> None:
-        engine = sync_engine(proc.database_url)
-        try:
-            insert_job_rows(engine, jobstore.job_rows(self.shape, batch))
-        finally:
-            engine.dispose()
-        self.wake(proc)
-
-    @abstractmethod
-    def wake(self, proc: Proc) -> None: ...
+class _Recorded(Contender):
+    """Runs read back from `task_executions`."""
 
     def runs(self, proc: Proc, prefix: str) -> list[Run]:
         table = TaskExecution.__table__
@@ -127,37 +121,63 @@ class _Stored(Contender):
         return runs
 
 
-class Ours(_Stored):
+class Ours(_Recorded):
     name = "ours"
-    shape = jobstore.OURS
-
-    def __init__(self) -> None:
-        self._wakeups = 0
+    # Jobs are created through the API (below), each a command the leader applies: 60-70
+    # a second here; planned with room to spare.
+    CREATES_PER_SECOND = 40.0
 
     def spawn(self, database_url: str, workdir: Path) -> Proc:
         if ours_layout(make_url(database_url).get_backend_name()) == "split":
             return spawn(self.name, database_url, workdir, scheduler_kind="ours-scheduler")
         return spawn(self.name, database_url, workdir)
 
-    def wake(self, proc: Proc) -> None:
-        self._wakeups += 1
-        response = proc.post(
-            "/api/v1/tasks",
-            {
-                "id": f"bench_wakeup_{proc.port}_{self._wakeups}_{int(time.time())}",
-                "task": "bench_noop",
-                "trigger": {"type": "date", "run_date": "2099-01-01T00:00:00Z"},
-            },
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"creating a job failed: {response.status_code} {response.text}")
+    def install_lead_s(self, count: int) -> float:
+        return count / self.CREATES_PER_SECOND
+
+    def install(self, proc: Proc, batch: JobBatch) -> None:
+        """Through `POST /api/v1/tasks`, as a user creates jobs: the leader holds its job
+        store in memory and sees only the jobs it writes itself."""
+
+        def create(i: int) -> None:
+            response = proc.post("/api/v1/tasks", _create_body(batch, i))
+            if response.status_code != 201:
+                raise RuntimeError(
+                    f"creating {batch.job_id(i)} failed: {response.status_code} {response.text}"
+                )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(create, range(batch.count)))
 
 
-class Design(_Stored):
+def _create_body(batch: JobBatch, i: int) -> dict[str, Any]:
+    start = batch.start(i)
+    trigger: dict[str, Any]
+    if batch.interval_s is None:
+        trigger = {"type": "date", "run_date": jobstore.utc(start).isoformat()}
+    else:
+        trigger = {
+            "type": "interval",
+            "seconds": batch.interval_s,
+            "start_date": jobstore.utc(start).isoformat(),
+        }
+        if batch.runs is not None:
+            end = start + (batch.runs - 1) * batch.interval_s + batch.interval_s / 2
+            trigger["end_date"] = jobstore.utc(end).isoformat()
+    return {"id": batch.job_id(i), "task": "bench_noop", "trigger": trigger}
+
+
+class Design(_Recorded):
     name = "design"
-    shape = jobstore.DESIGN
 
-    def wake(self, proc: Proc) -> None:
+    def install(self, proc: Proc, batch: JobBatch) -> None:
+        """Rows written to its store as its job store writes them, then its scheduler is
+        woken to read them."""
+        engine = sync_engine(proc.database_url)
+        try:
+            insert_job_rows(engine, jobstore.job_rows(jobstore.DESIGN, batch))
+        finally:
+            engine.dispose()
         proc.post("/bench/wakeup").raise_for_status()
 
 

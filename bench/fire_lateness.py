@@ -124,8 +124,11 @@ def _collect(contender: Contender, proc: Proc, jobs: JobBatch, sizes: Sizes) -> 
 def run(
     contender: Contender, proc: Proc, sizes: Sizes, workdir: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    jobs = batch(sizes, time.time() + sizes.fire_lead_s)
+    lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs)
+    jobs = batch(sizes, time.time() + lead)
     contender.install(proc, jobs)
+    if time.time() > jobs.first_fire:
+        raise RuntimeError(f"{contender.name}: installing the jobs took past their first fire")
     load, load_out = _start_load(proc, sizes, jobs, workdir)
     end = jobs.first_fire + sizes.fire_duration_s
     time.sleep(max(0.0, end - time.time()))

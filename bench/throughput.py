@@ -20,9 +20,11 @@ def params(sizes: Sizes) -> dict[str, Any]:
 
 
 def run(contender: Contender, proc: Proc, sizes: Sizes) -> dict[str, Any]:
-    due = time.time() + sizes.fire_lead_s
+    due = time.time() + sizes.fire_lead_s + contender.install_lead_s(sizes.throughput_jobs)
     jobs = JobBatch(prefix=PREFIX, count=sizes.throughput_jobs, first_fire=due)
     contender.install(proc, jobs)
+    if time.time() > due:
+        raise RuntimeError(f"{contender.name}: installing the jobs took past their fire time")
     time.sleep(max(0.0, due - time.time()))
     deadline = time.time() + sizes.wait_budget_s
     last_count, last_change = -1, time.time()

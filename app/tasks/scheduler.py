@@ -35,8 +35,6 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -49,6 +47,7 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.services.alert import AlertDispatcher, RunOutcome
 from app.tasks import runner, triggers
 from app.tasks.history import HistoryWriter
+from app.tasks.jobstore import CachedJobStore, SchedulerEngine
 from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, UnknownTask, registry
 
@@ -58,6 +57,9 @@ TRIGGER_ADAPTER: TypeAdapter[Any] = TypeAdapter(triggers.TriggerSpec)
 BOT_JOB_PREFIX = "bot_scraping_"
 # After a long outage a fast job may have thousands of coalesced fire times.
 MAX_COALESCED_RECORDED = 100
+JOBSTORE_RETRY_SECONDS = 5
+# How the job store's connections show in pg_stat_activity.
+JOBSTORE_APPLICATION_NAME = "reddit-bot jobstore"
 
 
 def new_runner_id() -> str:
@@ -157,16 +159,15 @@ class EnhancedScheduler:
         self.jobstore_engine = self._jobstore_engine(settings.sync_database_url)
         self.executor = HistoryExecutor(self)
         self.loop = asyncio.get_running_loop()
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = SchedulerEngine(
             jobstores={
-                "default": SQLAlchemyJobStore(
-                    engine=self.jobstore_engine, tablename="apscheduler_jobs"
-                )
+                "default": CachedJobStore(engine=self.jobstore_engine, tablename="apscheduler_jobs")
             },
             executors={"default": self.executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
             daemon=True,
+            jobstore_retry_interval=JOBSTORE_RETRY_SECONDS,
         )
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
@@ -184,7 +185,13 @@ class EnhancedScheduler:
             engine = create_engine(url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT")
             event.listen(engine, "connect", sqlite_pragmas)
             return engine
-        return create_engine(url, pool_size=2, max_overflow=2, isolation_level="AUTOCOMMIT")
+        return create_engine(
+            url,
+            pool_size=2,
+            max_overflow=2,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"application_name": JOBSTORE_APPLICATION_NAME},
+        )
 
     @property
     def running(self) -> bool:
