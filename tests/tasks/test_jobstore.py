@@ -1,0 +1,119 @@
+"""The leader's job store: reads from memory, a firing round written at once, and an
+engine that keeps firing after the store lost its connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.core.config import Settings
+from app.db.session import Database
+from app.models.scheduler import APSchedulerJob
+from app.models.task_execution import ExecutionStatus, TaskExecution
+from app.tasks.registry import JobSpec
+from app.tasks.scheduler import JOBSTORE_APPLICATION_NAME, EnhancedScheduler
+from app.tasks.triggers import DateSpec, IntervalSpec
+from tests.conftest import wait_for
+from tests.tasks.sample_tasks import lines
+
+
+async def _rows(database: Database, prefix: str) -> list[TaskExecution]:
+    async with database.sessionmaker() as db:
+        query = select(TaskExecution).where(TaskExecution.job_id.like(f"{prefix}%"))
+        return list((await db.scalars(query)).all())
+
+
+async def _stored(database: Database, prefix: str) -> int:
+    async with database.sessionmaker() as db:
+        query = select(func.count()).where(APSchedulerJob.id.like(f"{prefix}%"))
+        return int(await db.scalar(query) or 0)
+
+
+async def test_jobs_due_together_run_once_and_leave_the_store(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "burst.txt")
+    scheduler = EnhancedScheduler(settings, database)
+    await scheduler.start()
+    try:
+        run_at = datetime.now(UTC) + timedelta(seconds=2)
+        for i in range(60):
+            spec = JobSpec(
+                id=f"burst_{i:02d}",
+                name=f"burst {i}",
+                task="test_record",
+                params={"path": out},
+                trigger=DateSpec(run_date=run_at),
+            )
+            await asyncio.to_thread(scheduler.ensure_job, spec)
+        assert await _stored(database, "burst_") == 60
+
+        async def all_done() -> bool:
+            rows = await _rows(database, "burst_")
+            return len(rows) == 60 and all(r.status == ExecutionStatus.SUCCESS for r in rows)
+
+        await wait_for(all_done, timeout=30)
+
+        # The round that ran them deleted them from the table, not only from memory.
+        async def none_stored() -> bool:
+            return await _stored(database, "burst_") == 0
+
+        await wait_for(none_stored, timeout=5)
+    finally:
+        await scheduler.shutdown()
+
+    # A new leader reads the table: nothing of the burst is left to run again.
+    again = EnhancedScheduler(settings, database)
+    await again.start()
+    try:
+        assert not [j for j in again.scheduler.get_jobs() if j.id.startswith("burst_")]
+        await asyncio.sleep(1)
+    finally:
+        await again.shutdown()
+    rows = await _rows(database, "burst_")
+    assert sorted(r.job_id for r in rows) == [f"burst_{i:02d}" for i in range(60)]
+    assert len(lines(out)) == 60
+
+
+async def test_engine_keeps_firing_after_the_store_loses_its_connection(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("a dropped server connection needs PostgreSQL")
+    out = str(tmp_path / "ticks.txt")
+    scheduler = EnhancedScheduler(settings, database)
+    await scheduler.start()
+    try:
+        spec = JobSpec(
+            id="tick",
+            name="tick",
+            task="test_record",
+            params={"path": out},
+            trigger=IntervalSpec(seconds=1),
+        )
+        await asyncio.to_thread(scheduler.ensure_job, spec)
+        await wait_for(lambda: len(lines(out)) >= 2, timeout=10)
+
+        async with database.engine.connect() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": JOBSTORE_APPLICATION_NAME},
+            )
+        assert killed
+        before = len(lines(out))
+        # The next round's write fails; the engine tries again after its retry interval.
+        await wait_for(lambda: len(lines(out)) >= before + 3, timeout=30)
+    finally:
+        await scheduler.shutdown()
+    rows = await _rows(database, "tick")
+    slots = Counter(r.scheduled_at for r in rows)
+    assert max(slots.values()) == 1
+    assert len(lines(out)) == sum(r.status == ExecutionStatus.SUCCESS for r in rows)
