@@ -50,70 +50,49 @@ TARGETS = (
 
 # What limits `ours` where it misses a target (from profiles of these benchmarks;
 # shown only for missed targets).
+_CORES = (
+    "The machine has 2 cores for the scheduler's two threads (APScheduler's engine and "
+    "the leader's event loop, one GIL), the API, the load generator and the database. "
+)
 LIMITS: dict[tuple[str, str], str] = {
     ("fire_lateness", "p99_ms"): (
-        "At 200 fires/s the `serve` process needs more than the one core its GIL allows: "
-        "each run costs the leader 5-6 ms of CPU (the history INSERT and UPDATE are built "
-        "through the ORM with `.values()` in a new Session each, and every pool checkout "
-        "pays an asyncpg pre-ping), and each fire costs the engine thread three job-store "
-        "transactions (pre-ping, BEGIN, statement, COMMIT) whose every round trip waits "
-        "for the GIL behind the API and leader threads. The backlog grows: late fire "
-        "times are coalesced (`missed`) or find the previous run still going (`skipped`). "
-        "`throughput` shows the ceiling, under 200 runs/s."
+        _CORES + "A run starts once the engine thread has woken, handed the job to the "
+        "leader's loop and its history row is committed (one INSERT round trip, shared "
+        "with the runs due at the same moment); the tail is the engine thread or the "
+        "database waiting for a core."
     ),
     ("fire_lateness", "recorded"): (
-        "Same cause: the slots it fell behind on were recorded as `missed` or `skipped`, not run."
+        "Fire times it fell behind on were recorded as `missed` (coalesced) or `skipped` "
+        "(the job's previous run still going), not run."
     ),
     ("api_under_load", "p99_ms"): (
-        "The API thread shares the GIL with a scheduler running at full CPU; on its own a "
-        "`GET /tasks` page costs about 15 ms of CPU, most of it building the 50-part "
-        "recent-outcomes UNION."
+        _CORES + "A `GET /tasks?limit=50` page costs about 10 ms of CPU (reading 50 "
+        "jobs' pickled state and their recent outcomes, and serialising them)."
     ),
     ("list_jobs_100k", "p95_ms"): (
-        "Each page runs `OFFSET` over whole `apscheduler_jobs` rows (every skipped row's "
-        "pickled state is read), a `count(*)` of the table, and builds and hashes a "
-        "100-part UNION for the recent outcomes: about 30 ms of CPU per page."
+        "A page walks the primary key to its offset, unpickles its 100 jobs' state, "
+        "counts the table and reads the recent outcomes of 100 jobs."
     ),
     ("history_1m", "stats_p95_ms"): (
-        "SQLite picks the `status` index for the p95-duration query (`status = "
-        "'success'` matches 96% of the rows) and walks ~960k rows; kept off that index "
-        "(`+status`, or with ANALYZE statistics) it reads the job's 1,000 rows instead."
+        "One aggregate over the job's rows (1,000), found through the `(job_id, "
+        "started_at)` index; the request's fixed cost dominates."
     ),
     ("history_1m", "executions_p95_ms"): (
         "The page is an index range scan; the request's fixed cost dominates."
     ),
     ("startup_10k", "seconds"): (
-        "Reconciliation loads every job with `get_jobs()`, then calls `get_job()` again "
-        "for each of the 10,000 bot configs: a job-store transaction (pre-ping, BEGIN, "
-        "SELECT, COMMIT) and an unpickle per job."
+        "The leader unpickles every stored job once and compares the 10,000 bot configs "
+        "with that snapshot."
     ),
     ("throughput", "per_second"): (
-        "The leader is CPU-bound at about 6 ms per run: ORM-built `.values()` statements "
-        "and a new Session for each of the two history writes, an asyncpg pre-ping "
-        "(BEGIN; SELECT; ROLLBACK) on every checkout, and a job-store transaction per "
-        "fired job on the engine thread."
+        _CORES + "Per run the leader's loop starts a coroutine, validates the task's "
+        "params and writes two history rows (in group commits)."
     ),
     ("memory", "idle_rss_mb"): "The API, the scheduler thread and their imports in one process.",
 }
 
-# Where the split layout's reason differs (the profiles above are of `serve`, one
-# process; in the split layout the API and the leader no longer share a GIL).
+# Where the split layout's reason differs.
 SPLIT_LIMITS: dict[tuple[str, str], str] = {
-    ("fire_lateness", "p99_ms"): (
-        "At 200 fires/s the scheduler process needs more than the one core its GIL allows: "
-        "each run costs the leader 5-6 ms of CPU (the history INSERT and UPDATE are built "
-        "through the ORM with `.values()` in a new Session each, and every pool checkout "
-        "pays an asyncpg pre-ping), and each fire costs the engine thread three job-store "
-        "transactions (pre-ping, BEGIN, statement, COMMIT) whose every round trip waits "
-        "for the GIL behind the leader's threads. The backlog grows: late fire times are "
-        "coalesced (`missed`) or find the previous run still going (`skipped`). "
-        "`throughput` shows the ceiling, under 200 runs/s."
-    ),
-    ("api_under_load", "p99_ms"): (
-        "The API process no longer shares a GIL with the scheduler; on its own a "
-        "`GET /tasks` page costs about 15 ms of CPU, most of it building the 50-part "
-        "recent-outcomes UNION, and the database is shared with a scheduler at full load."
-    ),
     ("memory", "idle_rss_mb"): (
         "The API process alone (its imports and connection pool); the scheduler process "
         "is `scheduler_idle_rss_mb`."
@@ -130,15 +109,10 @@ LAYOUT_TEXT = {
 }
 DATABASE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 
-_SQLITE_RUNS = (
-    "As on PostgreSQL, without the pre-pings: the leader's CPU per run (two history writes "
-    "built through the ORM in a new Session each) and the engine thread's three "
-    "job-store transactions per fire, all under one GIL, cap it below 200 runs/s; "
-)
 # Where SQLite's reason differs from PostgreSQL's.
 SQLITE_LIMITS: dict[tuple[str, str], str] = {
-    ("fire_lateness", "p99_ms"): _SQLITE_RUNS + "the backlog grows and slots are coalesced.",
-    ("throughput", "per_second"): _SQLITE_RUNS + "SQLite also serialises every write.",
+    ("throughput", "per_second"): LIMITS[("throughput", "per_second")]
+    + " SQLite serialises every write.",
 }
 
 FIGURES = {
