@@ -5,8 +5,9 @@ Only the leader writes `apscheduler_jobs` (API processes send it commands), so o
 has read the table at start, a copy in memory stays exact as long as every write goes
 through this store. Reads then cost no round trip: the engine asks for due jobs and the
 next wake-up time at every fire, which at hundreds of fires a second was most of its
-time. Writes go to the table first and reach memory only when the table took them, so
-what the leader runs never differs from what a new leader would read.
+time. A command's write (add, change, pause, remove) goes to the table first and
+reaches memory only when the table took it, so the API's answer is what a new leader
+would read. The engine's own writes after a fire are written per round (`firing`).
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
 class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
     """APScheduler catches a failure to read due jobs and tries again later, but not a
     failure to write a fired job's next run time: that ends its thread, and nothing fires
-    again. Here the round ends and is tried again after `jobstore_retry_interval`; the job
-    is still due in the store, and its slot's history row keeps it from running twice."""
+    again. Here the failure is logged and the next round comes after
+    `jobstore_retry_interval`, writing what this one could not."""
 
     def _process_jobs(self) -> float | None:
         store = self._jobstores.get("default")
