@@ -178,9 +178,9 @@ class EnhancedScheduler:
 
     @staticmethod
     def _jobstore_engine(url: str) -> Engine:
-        """Every job-store call is one statement, so autocommit spares each fire a BEGIN
-        and a COMMIT round trip. No pre-ping either: a connection lost with the server
-        fails one call, which APScheduler retries, and the pool then reconnects."""
+        """Every job-store write is one statement, so autocommit spares it a BEGIN and a
+        COMMIT round trip. No pre-ping either: a connection lost with the server fails
+        one write, which is tried again (`SchedulerEngine`), and the pool reconnects."""
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT")
             event.listen(engine, "connect", sqlite_pragmas)
