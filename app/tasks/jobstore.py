@@ -161,6 +161,13 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
     again. Here the failure is logged and the next round comes after
     `jobstore_retry_interval`, writing what this one could not."""
 
+    def pause_between_rounds(self) -> None:
+        """Pause, and return once a round already in progress has handed over its runs,
+        so whoever waits for the running jobs next sees all of them."""
+        self.pause()
+        with self._jobstores_lock:
+            pass
+
     def _process_jobs(self) -> float | None:
         store = self._jobstores.get("default")
         try:

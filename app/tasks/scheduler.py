@@ -237,7 +237,7 @@ class EnhancedScheduler:
             if grace_seconds is None
             else grace_seconds
         )
-        await asyncio.to_thread(self.scheduler.pause)
+        await asyncio.to_thread(self.scheduler.pause_between_rounds)
         running = self.executor.running()
         if running and grace > 0:
             await asyncio.wait(running, timeout=grace)

@@ -134,7 +134,9 @@ async def test_two_schedulers_never_run_the_same_slot_twice(
     runs = lines(out)
     assert len(runs) == len(rows)  # the task body ran once per recorded slot
     assert {r.runner for r in rows}
-    assert all(r.status == ExecutionStatus.SUCCESS for r in rows)
+    assert all(r.status == ExecutionStatus.SUCCESS for r in rows), [
+        (r.scheduled_at, r.status, r.error_message) for r in rows
+    ]
 
 
 def _scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
