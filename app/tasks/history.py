@@ -2,10 +2,10 @@
 
 Every run writes twice: its `running` row before it starts (the row claims the fire
 time, so it must be committed before the task body runs) and its outcome after. Each
-write waits for the transaction that carries it; whatever arrives while one transaction
-is in flight goes into the next. At a few runs a second every write is its own
-transaction; at hundreds a second they share one, which is what lets the leader keep
-up with them on one core.
+write waits for the statement that carries it; whatever arrives while one is in flight
+goes into the next. At a few runs a second every write is its own statement; at
+hundreds a second they share one, which is what lets the leader keep up with them on
+one core.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def json_safe(value: Any) -> Any:
 
 
 class GroupCommit(Generic[R]):
-    """Rows waiting for one kind of write. The first row starts a transaction; rows that
-    arrive while it is in flight wait for the next one, which takes them all."""
+    """Rows waiting for one kind of write. The first row starts a write; rows that arrive
+    while it is in flight wait for the next one, which takes them all. `write` must be
+    all or nothing for a group (one statement), or idempotent: a failed group is written
+    again row by row."""
 
     def __init__(
         self,
@@ -89,8 +91,8 @@ class GroupCommit(Generic[R]):
     async def _commit(
         self, group: list[tuple[dict[str, Any], asyncio.Future[R]]], *, fail: bool
     ) -> bool:
-        """Write one group in one transaction and answer its waiters. On an error the
-        waiters get it if `fail`, else they stay waiting for a retry."""
+        """Write one group and answer its waiters. On an error the waiters get it if
+        `fail`, else they stay waiting for a retry."""
         try:
             async with self._engine.connect() as conn:
                 results = await self._write(conn, [row for row, _ in group])
@@ -107,13 +109,15 @@ class GroupCommit(Generic[R]):
 
 
 class HistoryWriter:
-    """Run starts and run outcomes are separate groups, each with a transaction of its own
-    in flight: a start, which the run waits for, never queues behind outcomes."""
+    """Run starts and run outcomes are separate groups, each with a write of its own in
+    flight: a start, which the run waits for, never queues behind outcomes."""
 
     def __init__(self, database_url: str) -> None:
-        # A group is one statement (an INSERT of all its rows, or one UPDATE per row), so
-        # autocommit makes it a single round trip. No pre-ping: after a lost connection one
-        # group fails, is written again row by row, and the pool reconnects.
+        # A group of starts is one INSERT (at most MAX_GROUP rows, under SQLAlchemy's
+        # 1,000 rows per statement); outcomes are one UPDATE per row, which can be written
+        # again. So autocommit loses nothing and makes a group a single round trip. No
+        # pre-ping: after a lost connection one group fails, is written again row by row,
+        # and the pool reconnects.
         self.engine = create_engine_for(
             database_url, pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2
         )
@@ -148,6 +152,11 @@ class HistoryWriter:
             "runner": runner,
             "created_at": now,
         }
+        if scheduled_at is None:
+            # A manual run claims no slot, and in a group it would be a second statement.
+            async with self.engine.connect() as conn:
+                [execution_id] = await execution_crud.insert_runs(conn, [row])
+            return execution_id
         return await self._starts.submit(row)
 
     async def record_finish(
