@@ -212,11 +212,17 @@ def annotate(entry: dict[str, Any]) -> None:
     if entry["name"] == "fire_lateness":
         limit_p99 = _number(results.get("limit", {}).get("p99_ms"))
         p99 = _number(ours.get("p99_ms"))
+        # 10x on PostgreSQL; SQLite is within 2x of it, as for every other target.
+        times = 20 if entry["database"] == "sqlite" else 10
         targets.append(
             {
                 "figure": "p99_ms",
-                "target": f"<= 10x limit ({10 * limit_p99:g})" if limit_p99 else "<= 10x limit",
-                "met": p99 is not None and limit_p99 is not None and p99 <= 10 * limit_p99,
+                "target": (
+                    f"<= {times}x limit ({times * limit_p99:.3g})"
+                    if limit_p99
+                    else f"<= {times}x limit"
+                ),
+                "met": p99 is not None and limit_p99 is not None and p99 <= times * limit_p99,
             }
         )
         targets.append(
