@@ -16,9 +16,8 @@ from app.core.config import Settings
 from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.services.alert import AlertDispatcher, RunOutcome
-from tests.conftest import bearer, login, running_app, wait_for
+from tests.conftest import bearer, create_job, login, run_and_wait, running_app, wait_for
 from tests.operators.conftest import Receiver
-from tests.operators.helpers import create_job, run_and_wait
 
 
 def alert_settings(factory: Callable[..., Settings], *urls: str, **overrides: Any) -> Settings:

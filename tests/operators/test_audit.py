@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.operators.helpers import create_job, run_and_wait
+from tests.conftest import create_job, run_and_wait
 
 
 async def audit(

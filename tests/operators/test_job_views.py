@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.operators.helpers import create_job, run_and_wait
+from tests.conftest import create_job, run_and_wait
 
 
 async def test_the_job_list_says_when_jobs_run_and_how_they_did(

@@ -11,8 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import Settings
-from tests.conftest import running_app, wait_for
-from tests.operators.helpers import create_job, run_and_wait
+from tests.conftest import create_job, run_and_wait, running_app, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -16,7 +16,7 @@ from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
 from app.services.scrape_session import BackgroundScrapes, run_manual_session
 from app.services.scraping.orchestrator import INTERRUPTED, ScrapingOrchestrator
 from app.services.scraping.reddit_client import CREDENTIALS_MISSING
-from tests.conftest import bearer, login, running_app, wait_for
+from tests.conftest import bearer, login, run_and_wait, running_app, wait_for
 from tests.fakes.reddit import FakeComment, FakeReddit, free_port
 from tests.reddit.conftest import create_bot, scrape
 
@@ -236,25 +236,6 @@ async def test_missing_credentials_fail_the_session_clearly(
     assert fake_reddit.requests == []
 
 
-async def run_job_and_wait(
-    client: httpx.AsyncClient, admin: dict[str, str], job_id: str
-) -> dict[str, Any]:
-    response = await client.post(f"/api/v1/tasks/{job_id}/run", headers=admin)
-    assert response.status_code == 202, response.text
-    execution_id = response.json()["execution_id"]
-
-    async def finished() -> dict[str, Any] | None:
-        runs = await client.get(f"/api/v1/tasks/{job_id}/executions", headers=admin)
-        for run in runs.json():
-            if run["id"] == execution_id and run["status"] != "running":
-                found: dict[str, Any] = run
-                return found
-        return None
-
-    result: dict[str, Any] = await wait_for(finished, timeout=30)
-    return result
-
-
 async def test_scheduled_job_scrapes_and_failures_reach_task_history(
     client: httpx.AsyncClient,
     admin_headers: dict[str, str],
@@ -265,7 +246,7 @@ async def test_scheduled_job_scrapes_and_failures_reach_task_history(
     bot = await create_bot(client, user_headers, subreddits=["python"], auto_scrape_enabled=True)
     job_id = f"bot_scraping_{bot['id']}"
 
-    success = await run_job_and_wait(client, admin_headers, job_id)
+    success = await run_and_wait(client, admin_headers, job_id)
     assert success["status"] == "success", success
     assert success["trigger"] == "manual"
     assert success["result"]["status"] == "completed"
@@ -277,7 +258,7 @@ async def test_scheduled_job_scrapes_and_failures_reach_task_history(
     assert (session["session_type"], session["status"]) == ("auto", "completed")
 
     fake_reddit.fail(500, path="/r/python", times=None)
-    failure = await run_job_and_wait(client, admin_headers, job_id)
+    failure = await run_and_wait(client, admin_headers, job_id)
     assert failure["status"] == "failed", failure
     assert "failed after 5 attempt(s): HTTP 500" in failure["error_message"]
     sessions = (
@@ -300,7 +281,7 @@ async def test_scheduled_job_without_credentials_fails_with_the_reason(
     async with running_app(settings) as (_, client):
         headers = bearer(await login(client, "admin@example.com"))
         bot = await create_bot(client, headers, auto_scrape_enabled=True)
-        failure = await run_job_and_wait(client, headers, f"bot_scraping_{bot['id']}")
+        failure = await run_and_wait(client, headers, f"bot_scraping_{bot['id']}")
         sessions = (await client.get("/api/v1/scrape-sessions", headers=headers)).json()
     assert failure["status"] == "failed"
     assert CREDENTIALS_MISSING in failure["error_message"]
@@ -328,7 +309,7 @@ async def test_batch_task_scrapes_every_auto_config(
         },
     )
     assert response.status_code == 201, response.text
-    run = await run_job_and_wait(client, admin_headers, "auto_scraping_batch")
+    run = await run_and_wait(client, admin_headers, "auto_scraping_batch")
     assert run["status"] == "success", run
     assert (run["result"]["total_configs"], run["result"]["successful"]) == (2, 1)
     failed = [d for d in run["result"]["details"] if d["status"] == "failed"]

@@ -22,9 +22,17 @@ from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.tasks.registry import JobSpec
 from app.tasks.scheduler import EnhancedScheduler
 from app.tasks.triggers import IntervalSpec
-from tests.conftest import PASSWORD, bearer, leader_alive, login, running_app, wait_for
+from tests.conftest import (
+    PASSWORD,
+    bearer,
+    create_job,
+    leader_alive,
+    login,
+    running_app,
+    wait_for,
+)
 from tests.tasks.sample_tasks import lines
-from tests.tasks.test_task_api import create_job, executions, finished
+from tests.tasks.test_task_api import executions, finished
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,19 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import create_job, wait_for
 from tests.tasks.sample_tasks import lines
 
 BUILTIN = {"cleanup_tokens", "cleanup_sessions", "cleanup_content", "cleanup_executions"}
-
-
-async def create_job(
-    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
-) -> dict[str, Any]:
-    response = await client.post("/api/v1/tasks", headers=headers, json=body)
-    assert response.status_code == 201, response.text
-    job: dict[str, Any] = response.json()
-    return job
 
 
 async def executions(
