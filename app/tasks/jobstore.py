@@ -37,8 +37,9 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._memory.start(scheduler, alias)
         for job in super().get_all_jobs():
             self._memory.add_job(job)
-        # Writes of one firing round (job id -> new state, None: delete), see `firing`.
-        self._round: dict[str, Job | None] | None = None
+        # Writes of firing rounds not in the table yet (job id -> new state, None: delete),
+        # see `firing`.
+        self._firing = False
         self._unwritten: dict[str, Job | None] = {}
 
     @contextlib.contextmanager
@@ -52,11 +53,11 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         finds those fire times taken. A round that could not be written is tried again
         with the next one. The engine holds its job-store lock throughout, so commands
         never see a round half-written."""
-        self._round = self._unwritten
+        self._firing = True
         try:
             yield
         finally:
-            self._round = None
+            self._firing = False
         self._write_round()
 
     def _write_round(self) -> None:
@@ -115,10 +116,10 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._memory.add_job(self._copy(job))
 
     def update_job(self, job: Job) -> None:
-        if self._round is not None:
+        if self._firing:
             copy = self._copy(job)
             self._memory.update_job(copy)
-            self._round[job.id] = copy
+            self._unwritten[job.id] = copy
             return
         # This write carries the job's latest state: an older one from a round must not
         # overwrite it.
@@ -131,9 +132,9 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._memory.update_job(self._copy(job))
 
     def remove_job(self, job_id: str) -> None:
-        if self._round is not None:
+        if self._firing:
             self._memory.remove_job(job_id)
-            self._round[job_id] = None
+            self._unwritten[job_id] = None
             return
         self._unwritten.pop(job_id, None)
         try:
@@ -169,14 +170,10 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
             pass
 
     def _process_jobs(self) -> float | None:
-        store = self._jobstores.get("default")
+        store: CachedJobStore = self._jobstores["default"]
         try:
-            with self._jobstores_lock:
-                if isinstance(store, CachedJobStore):
-                    with store.firing():
-                        wait: float | None = super()._process_jobs()
-                else:
-                    wait = super()._process_jobs()
+            with self._jobstores_lock, store.firing():
+                wait: float | None = super()._process_jobs()
         except Exception:
             logger.exception(
                 "job store write failed while firing jobs; retrying in %s s",
