@@ -15,7 +15,7 @@ from app.core.config import Settings
 from app.core.email import EmailSender
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.crud import user as user_crud
-from app.db.session import Database
+from app.db.session import Database, committed, run_undo
 from app.models.user import User
 from app.tasks.client import SchedulerClient
 
@@ -35,15 +35,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except AppError as exc:
             if exc.keep_changes:
-                await session.commit()
+                await _commit(session)
             else:
-                await session.rollback()
+                await _rollback(session)
             raise
         except BaseException:
-            await session.rollback()
+            await _rollback(session)
             raise
         else:
-            await session.commit()
+            await _commit(session)
+
+
+async def _commit(session: AsyncSession) -> None:
+    try:
+        await session.commit()
+    except BaseException:
+        await run_undo(session)
+        raise
+    await committed(session)
+
+
+async def _rollback(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    finally:
+        await run_undo(session)
 
 
 def get_database(request: Request) -> Database:

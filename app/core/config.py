@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)
     EXECUTION_RETENTION_DAYS: int = Field(default=30, ge=1)
 
+    # A scrape session is cut off (failed, interrupted) after this long.
+    SCRAPE_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
+
     REDDIT_CLIENT_ID: str | None = None
     REDDIT_CLIENT_SECRET: str | None = None
     REDDIT_USER_AGENT: str = "python:reddit-bot-backend:0.1.0 (by /u/reddit-bot-backend)"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.audit import AuditEntry
@@ -14,6 +14,14 @@ async def create(db: AsyncSession, **values: Any) -> AuditEntry:
     db.add(entry)
     await db.flush()
     return entry
+
+
+async def set_after(db: AsyncSession, entry_id: int, after: dict[str, Any] | None) -> None:
+    await db.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(after=after))
+
+
+async def delete_by_id(db: AsyncSession, entry_id: int) -> None:
+    await db.execute(delete(AuditEntry).where(AuditEntry.id == entry_id))
 
 
 async def list_for_job(

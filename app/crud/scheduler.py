@@ -13,10 +13,21 @@ NOTIFY_CHANNEL = "scheduler_commands"
 
 
 async def create_command(
-    db: AsyncSession, *, action: str, job_id: str | None, payload: dict[str, Any], now: datetime
+    db: AsyncSession,
+    *,
+    action: str,
+    job_id: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+    audit: dict[str, Any] | None = None,
 ) -> SchedulerCommand:
     command = SchedulerCommand(
-        action=action, job_id=job_id, payload=payload, status=CommandStatus.PENDING, created_at=now
+        action=action,
+        job_id=job_id,
+        payload=payload,
+        audit=audit,
+        status=CommandStatus.PENDING,
+        created_at=now,
     )
     db.add(command)
     await db.flush()

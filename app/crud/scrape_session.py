@@ -66,6 +66,22 @@ async def set_values(db: AsyncSession, session_id: int, **values: Any) -> None:
     await db.execute(update(ScrapeSession).where(ScrapeSession.id == session_id).values(**values))
 
 
+async def close_stale(
+    db: AsyncSession, bot_config_id: int, *, started_before: datetime, now: datetime, reason: str
+) -> int:
+    """Fail the config's sessions still active that started before `started_before`."""
+    result = await db.execute(
+        update(ScrapeSession)
+        .where(
+            ScrapeSession.bot_config_id == bot_config_id,
+            ScrapeSession.status.in_([SessionStatus.PENDING, SessionStatus.RUNNING]),
+            ScrapeSession.started_at < started_before,
+        )
+        .values(status=SessionStatus.FAILED, completed_at=now, error_message=reason)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def add_counts(
     db: AsyncSession,
     session_id: int,

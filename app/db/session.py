@@ -4,7 +4,8 @@ connections to the loop that opened them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +19,43 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+logger = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_UNDO = "undo_if_not_committed"
+_AFTER_COMMIT = "after_commit"
+
+
+def undo_if_not_committed(session: AsyncSession, undo: Callable[[], Awaitable[None]]) -> None:
+    """Run `undo` if this unit of work ends without committing.
+
+    For a change made outside the session that must not outlive it: a job change the
+    scheduler leader applied for a request whose own writes are then rolled back, or
+    whose commit fails.
+    """
+    session.info.setdefault(_UNDO, []).append(undo)
+
+
+def after_commit(session: AsyncSession, then: Callable[[], Awaitable[None]]) -> None:
+    """Run `then` once this unit of work has committed (never if it does not): for work
+    that must only start once what it reads is there for other connections to see."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(then)
+
+
+async def committed(session: AsyncSession) -> None:
+    """The unit of work committed: its undo steps are dropped, its follow-ups run."""
+    session.info.pop(_UNDO, None)
+    for then in session.info.pop(_AFTER_COMMIT, []):
+        await then()
+
+
+async def run_undo(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    for undo in reversed(session.info.pop(_UNDO, [])):
+        try:
+            await undo()
+        except Exception:
+            logger.exception("could not undo a change of a unit of work that failed")
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

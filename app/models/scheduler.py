@@ -36,6 +36,10 @@ class SchedulerCommand(Base):
     error_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The audit entry of this change (actor, action, before, reason), which the leader
+    # writes in the transaction that claims the command and deletes again if applying it
+    # fails: a change that happened always has its entry, and a refused one has none.
+    audit: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, Text
+from sqlalchemy import ForeignKey, Index, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base_class import Base
@@ -24,7 +24,18 @@ class SessionStatus(enum.StrEnum):
 
 class ScrapeSession(Base):
     __tablename__ = "scrape_sessions"
-    __table_args__ = (Index("ix_scrape_sessions_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_scrape_sessions_created_at", "created_at"),
+        # One scrape of a config at a time, across every process: a second start while a
+        # session is pending or running fails on this index.
+        Index(
+            "uq_scrape_sessions_active",
+            "bot_config_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'running')"),
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_config_id: Mapped[int] = mapped_column(
@@ -40,5 +51,8 @@ class ScrapeSession(Base):
     posts_new: Mapped[int] = mapped_column(Integer, default=0)
     comments_found: Mapped[int] = mapped_column(Integer, default=0)
     comments_new: Mapped[int] = mapped_column(Integer, default=0)
+    # Why it failed, in words for the config's owner; the detail (URLs, upstream
+    # answers, exception text) is for superusers and the log.
     error_message: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
-from app.models.scrape_session import SessionStatus, SessionType
+from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
+from app.models.user import User
 
 
 class ScrapeSessionPublic(BaseModel):
@@ -20,8 +22,17 @@ class ScrapeSessionPublic(BaseModel):
     posts_new: int
     comments_found: int
     comments_new: int
+    # In words for the owner; `error_detail` (URLs, upstream answers) only for superusers.
     error_message: str | None
+    error_detail: str | None = None
     created_at: datetime
+
+    @classmethod
+    def for_viewer(cls, session: ScrapeSession, viewer: User) -> Self:
+        public = cls.model_validate(session)
+        if not viewer.is_superuser:
+            public.error_detail = None
+        return public
 
 
 class ScrapeStarted(ScrapeSessionPublic):

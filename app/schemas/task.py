@@ -111,6 +111,14 @@ class TriggerPreviewResponse(BaseModel):
     next_fire_times: list[datetime]
 
 
+class JobActionRequest(BaseModel):
+    """The optional body of pause, resume, run and delete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason | None = None
+
+
 class JobActionResponse(BaseModel):
     status: str
     job_id: str

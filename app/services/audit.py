@@ -1,9 +1,15 @@
 """The audit log: who changed which job, when, how and why.
 
-An entry is written in the session of the request that made the change, once the
-scheduler leader has applied it, so it commits with that request; a change the leader
-refused leaves no entry. (The job store itself is written by the leader, in a
-transaction of its own: a request cannot share it.)
+A job change through the task API is applied by the scheduler leader, which writes
+the job store in a transaction of its own that a request cannot share. So the entry
+travels with the command (`intent`): the leader writes it in the transaction that
+claims the command, and deletes it again if applying fails. A change that happened
+always has its entry, even when the request's own commit fails afterwards, and a
+refused change has none. The request then fills in the job as it is after the change
+(`complete`).
+
+A bot config's change is the config's own, so its entry is written in the request's
+session and commits with the config.
 """
 
 from __future__ import annotations
@@ -69,6 +75,36 @@ async def record(
         after=dict(after) if after is not None else None,
         reason=reason,
     )
+
+
+def intent(
+    actor: User,
+    action: AuditAction,
+    job_id: str,
+    *,
+    before: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The entry of a change the leader is asked to apply, for `SchedulerClient.submit`."""
+    return {
+        "actor_id": actor.id,
+        "actor_email": actor.email,
+        "action": action.value,
+        "source": AuditSource.TASKS.value,
+        "job_id": job_id,
+        "bot_config_id": None,
+        "before": dict(before) if before is not None else None,
+        "reason": reason,
+    }
+
+
+async def complete(
+    db: AsyncSession, result: Mapping[str, Any], after: Mapping[str, Any] | None
+) -> None:
+    """Record the job as it is after the change on the entry the leader wrote."""
+    entry_id = result.get("audit_id")
+    if isinstance(entry_id, int) and after is not None:
+        await audit_crud.set_after(db, entry_id, dict(after))
 
 
 async def record_bot_schedule(

@@ -8,20 +8,22 @@ request's transaction holds it. Hence the order: an update or a delete asks for 
 change first and writes the config after (if the leader refuses, nothing was written);
 a create, which needs the config's id first, commits the new config in a short
 transaction of its own and deletes it again if the job change fails. Either way a
-failed job change fails the request and leaves no config change behind. A crash in
-between is repaired at the next leader start, which reconciles jobs with configs.
+failed job change fails the request and leaves no config change behind; and if the
+request fails after the job change (its own writes, or its commit), the job change is
+undone (`undo_if_not_committed`). A crash in between is repaired at the next leader
+start, which reconciles jobs with configs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.crud import bot_config as bot_config_crud
-from app.db.session import Database
+from app.db.session import Database, undo_if_not_committed
 from app.models.audit import AuditAction
 from app.models.bot_config import BotConfig
 from app.models.user import User
@@ -49,6 +51,22 @@ async def sync_job(
         bot_job_id(bot_config_id),
         {"bot_config_id": bot_config_id, "enabled": enabled, "interval_hours": interval_hours},
     )
+
+
+def _restore_job(
+    scheduler: SchedulerClient, bot_config_id: int, schedule: dict[str, Any]
+) -> Callable[[], Awaitable[None]]:
+    """Put the config's job back as `schedule` (its fields before the change) has it."""
+
+    async def restore() -> None:
+        await sync_job(
+            scheduler,
+            bot_config_id,
+            enabled=bool(schedule["is_active"] and schedule["auto_scrape_enabled"]),
+            interval_hours=int(schedule["scrape_interval_hours"]),
+        )
+
+    return restore
 
 
 async def get_accessible(
@@ -85,14 +103,26 @@ async def create_config(
         return config
     async with database.transaction() as own:
         config = await bot_config_crud.create(own, owner_id=user.id, **values)
+
+    async def undo_create() -> None:
+        async with database.transaction() as own:
+            await bot_config_crud.delete_by_id(own, config.id)
+
     try:
         await sync_job(
             scheduler, config.id, enabled=True, interval_hours=config.scrape_interval_hours
         )
     except BaseException:
-        async with database.transaction() as own:
-            await bot_config_crud.delete_by_id(own, config.id)
+        await undo_create()
         raise
+
+    async def undo_create_and_job() -> None:
+        await sync_job(
+            scheduler, config.id, enabled=False, interval_hours=config.scrape_interval_hours
+        )
+        await undo_create()
+
+    undo_if_not_committed(db, undo_create_and_job)
     await audit_service.record_bot_schedule(
         db, user, AuditAction.CREATE, config.id, before=None, after=schedule_of(config)
     )
@@ -119,6 +149,7 @@ async def update_config(
             enabled=bool(wanted["is_active"] and wanted["auto_scrape_enabled"]),
             interval_hours=int(wanted["scrape_interval_hours"]),
         )
+        undo_if_not_committed(db, _restore_job(scheduler, config.id, before))
     updated = await bot_config_crud.update(db, config, **values)
     if schedule_of(updated) != before:
         await audit_service.record_bot_schedule(
@@ -135,6 +166,7 @@ async def delete_config(
         await sync_job(
             scheduler, config.id, enabled=False, interval_hours=config.scrape_interval_hours
         )
+        undo_if_not_committed(db, _restore_job(scheduler, config.id, before))
     await bot_config_crud.delete_by_id(db, config.id)
     await audit_service.record_bot_schedule(
         db, actor, AuditAction.DELETE, config.id, before=before, after=None

@@ -11,13 +11,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.crud import scrape_session as session_crud
-from app.db.session import Database
+from app.db.session import Database, after_commit
 from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
 from app.models.user import User
 from app.services import bot_config as bot_config_service
-from app.services.scraping.orchestrator import ScrapeFailed, ScrapingOrchestrator
+from app.services.scraping.orchestrator import (
+    ScrapeAlreadyRunning,
+    ScrapeFailed,
+    ScrapingOrchestrator,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +72,28 @@ async def start_manual_scrape(
     settings: Settings,
     scrapes: BackgroundScrapes,
 ) -> ScrapeSession:
-    """Start a manual session and return it at once, already committed and `running`;
-    the scrape goes on in the background on this event loop, with `database`."""
+    """Start a manual session and return it at once, `running`; the scrape starts in the
+    background on this event loop, with `database`, once the request has committed the
+    session (a request that fails starts none)."""
     config = await bot_config_service.get_accessible(db, user, bot_config_id)
+    if not config.is_active:
+        raise Conflict("The bot config is inactive; activate it (is_active) to scrape")
     orchestrator = ScrapingOrchestrator(database, settings)
-    session = await orchestrator.start_session(config.id, SessionType.MANUAL)
-    scrapes.spawn(run_manual_session(orchestrator, session.id), name=f"scrape-session-{session.id}")
+    try:
+        session = await orchestrator.start_session(db, config.id, SessionType.MANUAL)
+    except ScrapeAlreadyRunning:
+        raise Conflict(
+            "A scrape of this bot config is already pending or running; poll "
+            "/scrape-sessions?status=running for it"
+        ) from None
+    session_id = session.id
+
+    async def spawn() -> None:
+        scrapes.spawn(
+            run_manual_session(orchestrator, session_id), name=f"scrape-session-{session_id}"
+        )
+
+    after_commit(db, spawn)
     return session
 
 

@@ -183,16 +183,16 @@ async def create_job(
     _check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
-    await client.submit("add", data.id, data.model_dump(mode="json", exclude={"reason"}))
-    job = await get_job(db, data.id)
-    await audit_service.record(
-        db,
-        actor,
-        AuditAction.CREATE,
+    result = await client.submit(
+        "add",
         data.id,
-        after=audit_service.job_snapshot(job),
-        reason=data.reason or reason,
+        data.model_dump(mode="json", exclude={"reason"}),
+        audit=audit_service.intent(
+            actor, AuditAction.CREATE, data.id, reason=data.reason or reason
+        ),
     )
+    job = await get_job(db, data.id)
+    await audit_service.complete(db, result, audit_service.job_snapshot(job))
     return job
 
 
@@ -223,17 +223,20 @@ async def update_job(
             raise Invalid(f"{key} cannot be null", field=key)
     if not changes:
         return await get_job(db, job_id)
-    await client.submit("modify", job_id, changes)
-    job = await get_job(db, job_id)
-    await audit_service.record(
-        db,
-        actor,
-        AuditAction.MODIFY,
+    result = await client.submit(
+        "modify",
         job_id,
-        before=audit_service.job_snapshot(current),
-        after=audit_service.job_snapshot(job),
-        reason=data.reason or reason,
+        changes,
+        audit=audit_service.intent(
+            actor,
+            AuditAction.MODIFY,
+            job_id,
+            before=audit_service.job_snapshot(current),
+            reason=data.reason or reason,
+        ),
     )
+    job = await get_job(db, job_id)
+    await audit_service.complete(db, result, audit_service.job_snapshot(job))
     return job
 
 
@@ -248,7 +251,17 @@ async def job_action(
     current = await _load(db, job_id)
     if action == "remove":
         _check_managed(job_id, "deleted")
-    result = await client.submit(action, job_id)
+    result = await client.submit(
+        action,
+        job_id,
+        audit=audit_service.intent(
+            actor,
+            AUDITED_ACTIONS[action],
+            job_id,
+            before=None if action == "run" else audit_service.job_snapshot(current),
+            reason=reason,
+        ),
+    )
     response = JobActionResponse(
         status=str(result.get("status", action)),
         job_id=job_id,
@@ -259,15 +272,7 @@ async def job_action(
         after = {"status": response.status, "execution_id": response.execution_id}
     elif action != "remove" and (row := await job_crud.get(db, job_id)) is not None:
         after = audit_service.job_snapshot(job_info(row))
-    await audit_service.record(
-        db,
-        actor,
-        AUDITED_ACTIONS[action],
-        job_id,
-        before=None if action == "run" else audit_service.job_snapshot(current),
-        after=after,
-        reason=reason,
-    )
+    await audit_service.complete(db, result, after)
     return response
 
 

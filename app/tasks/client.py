@@ -65,15 +65,29 @@ class SchedulerClient:
         )
 
     async def submit(
-        self, action: str, job_id: str | None = None, payload: dict[str, Any] | None = None
+        self,
+        action: str,
+        job_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        *,
+        audit: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one change to the leader and wait until it is applied. Raises the
-        leader's error (404, 409, 422) or 503 when no leader applies it in time."""
+        leader's error (404, 409, 422) or 503 when no leader applies it in time.
+
+        `audit` is the change's audit entry (as `audit_log` columns, without `after`);
+        the leader writes it with the change, and its id comes back as `audit_id`.
+        """
         async with self.database.transaction() as db:
             if not (await self.leader(db)).alive:
                 raise ServiceUnavailable(NO_LEADER)
             command = await scheduler_crud.create_command(
-                db, action=action, job_id=job_id, payload=payload or {}, now=datetime.now(UTC)
+                db,
+                action=action,
+                job_id=job_id,
+                payload=payload or {},
+                now=datetime.now(UTC),
+                audit=audit,
             )
             command_id = command.id
         if self.local is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import AppError
+from app.crud import audit as audit_crud
 from app.crud import scheduler as scheduler_crud
 from app.db.session import Database
 from app.models.scheduler import CommandStatus
@@ -181,16 +182,30 @@ class SchedulerService:
     async def _apply_one(
         self, database: Database, scheduler: EnhancedScheduler, command_id: int
     ) -> None:
-        async with database.transaction() as db:
-            claimed = await scheduler_crud.transition(
-                db, command_id, from_status=CommandStatus.PENDING, status=CommandStatus.APPLYING
-            )
-            command = await scheduler_crud.get_command(db, command_id) if claimed else None
+        audit_id: int | None = None
+        try:
+            async with database.transaction() as db:
+                claimed = await scheduler_crud.transition(
+                    db, command_id, from_status=CommandStatus.PENDING, status=CommandStatus.APPLYING
+                )
+                command = await scheduler_crud.get_command(db, command_id) if claimed else None
+                if command is not None and command.audit is not None:
+                    entry = await audit_crud.create(
+                        db, **command.audit, created_at=datetime.now(UTC), after=None
+                    )
+                    audit_id = entry.id
+        except Exception as exc:
+            # Nothing was applied; without its audit entry nothing may be.
+            logger.exception("could not claim command %s", command_id)
+            await self._refuse(database, command_id, exc)
+            return
         if command is None:
             return
         values: dict[str, Any]
         try:
             result = await scheduler.apply(command.action, command.job_id, dict(command.payload))
+            if audit_id is not None:
+                result = {**result, "audit_id": audit_id}
             values = {"status": CommandStatus.DONE, "result": result}
         except AppError as exc:
             values = {
@@ -211,3 +226,21 @@ class SchedulerService:
             await scheduler_crud.transition(
                 db, command_id, from_status=CommandStatus.APPLYING, **values
             )
+            if audit_id is not None and values["status"] == CommandStatus.FAILED:
+                await audit_crud.delete_by_id(db, audit_id)
+
+    async def _refuse(self, database: Database, command_id: int, exc: Exception) -> None:
+        try:
+            async with database.transaction() as db:
+                await scheduler_crud.transition(
+                    db,
+                    command_id,
+                    from_status=CommandStatus.PENDING,
+                    status=CommandStatus.FAILED,
+                    error_status=500,
+                    error=f"The scheduler could not record the change, so it was not applied: "
+                    f"{type(exc).__name__}",
+                    applied_at=datetime.now(UTC),
+                )
+        except Exception:
+            logger.warning("could not refuse command %s", command_id, exc_info=True)

@@ -198,3 +198,64 @@ async def test_audit_is_for_superusers_only(
     assert (await client.get("/api/v1/tasks/cleanup_tokens/audit")).status_code == 401
     response = await client.get("/api/v1/tasks/cleanup_tokens/audit", headers=user_headers)
     assert response.status_code == 403
+
+
+async def test_pause_resume_run_and_delete_take_the_reason_from_a_json_body(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], tmp_path: Path
+) -> None:
+    await create_job(
+        client,
+        admin_headers,
+        id="reasoned",
+        task="test_record",
+        params={"path": str(tmp_path / "r")},
+        trigger={"type": "interval", "hours": 1},
+    )
+    for action in ("pause", "resume", "run"):
+        response = await client.post(
+            f"/api/v1/tasks/reasoned/{action}",
+            headers=admin_headers,
+            json={"reason": f"{action} from the body"},
+        )
+        assert response.status_code in (200, 202), response.text
+    both = await client.post(
+        "/api/v1/tasks/reasoned/pause",
+        headers=admin_headers,
+        params={"reason": "from the query"},
+        json={"reason": "pause again from the body"},
+    )
+    assert both.status_code == 200
+    delete = await client.request(
+        "DELETE",
+        "/api/v1/tasks/reasoned",
+        headers=admin_headers,
+        json={"reason": "delete from the body"},
+    )
+    assert delete.status_code == 200, delete.text
+
+    entries = await audit(client, admin_headers, "reasoned")
+    assert [(e["action"], e["reason"]) for e in reversed(entries)] == [
+        ("create", None),
+        ("pause", "pause from the body"),
+        ("resume", "resume from the body"),
+        ("run", "run from the body"),
+        ("pause", "pause again from the body"),
+        ("delete", "delete from the body"),
+    ]
+
+
+async def test_a_bad_reason_body_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for body in ({"reason": ""}, {"reason": "x" * 501}, {"why": "typo"}, {"reason": 5}):
+        response = await client.post(
+            "/api/v1/tasks/cleanup_tokens/pause", headers=admin_headers, json=body
+        )
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["detail"][0]["loc"][:2] == [
+            "body",
+            "why" if "why" in body else "reason",
+        ]
+    job = (await client.get("/api/v1/tasks/cleanup_tokens", headers=admin_headers)).json()
+    assert job["paused"] is False
+    assert await audit(client, admin_headers, "cleanup_tokens") == []

@@ -91,6 +91,8 @@ async def test_cleanup_sessions_deletes_exactly_what_is_past_retention(
     client: httpx.AsyncClient, admin_headers: dict[str, str], database: Database
 ) -> None:
     bot = await create_bot(client, admin_headers)
+    # A config has one active session at most, so the stuck one is another config's.
+    other = await create_bot(client, admin_headers, name="other watcher")
     async with database.transaction() as db:
         ids: dict[str, int] = {}
         for name, days, status in [
@@ -102,7 +104,7 @@ async def test_cleanup_sessions_deletes_exactly_what_is_past_retention(
         ]:
             session = await session_crud.create(
                 db,
-                bot_config_id=bot["id"],
+                bot_config_id=other["id"] if name == "old_stuck" else bot["id"],
                 session_type=SessionType.AUTO,
                 status=status,
                 started_at=ago(days),

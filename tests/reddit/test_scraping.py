@@ -15,7 +15,12 @@ from app.models.reddit_content import RedditComment, RedditPost
 from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
 from app.services.scrape_session import BackgroundScrapes, run_manual_session
 from app.services.scraping.orchestrator import INTERRUPTED, ScrapingOrchestrator
-from app.services.scraping.reddit_client import CREDENTIALS_MISSING
+from app.services.scraping.reddit_client import (
+    CREDENTIALS_MISSING,
+    CREDENTIALS_MISSING_REASON,
+    UNEXPECTED_ANSWER,
+    UNREACHABLE_REASON,
+)
 from tests.conftest import bearer, login, run_and_wait, running_app, wait_for
 from tests.fakes.reddit import FakeComment, FakeReddit, free_port
 from tests.reddit.conftest import create_bot, scrape
@@ -29,6 +34,23 @@ async def count(database: Database, model: type[Any]) -> int:
 async def stored_posts(database: Database) -> dict[str, RedditPost]:
     async with database.sessionmaker() as db:
         return {p.reddit_id: p for p in await db.scalars(select(RedditPost))}
+
+
+async def detail_for_superuser(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], session: dict[str, Any]
+) -> str:
+    """The failure's detail, which only a superuser is shown; the owner gets the reason."""
+    assert session["error_detail"] is None
+    polled = await client.get(f"/api/v1/scrape-sessions/{session['id']}", headers=admin_headers)
+    assert polled.json()["error_message"] == session["error_message"]
+    detail: str = polled.json()["error_detail"]
+    return detail
+
+
+def assert_plain(reason: str) -> None:
+    """What an owner reads names no URL, host or exception of ours."""
+    for internal in ("http", "127.0.0.1", "Error", "GET ", "POST ", "attempt"):
+        assert internal not in reason, reason
 
 
 def seed(fake: FakeReddit) -> None:
@@ -162,6 +184,7 @@ async def test_429_and_500_are_retried_and_the_scrape_succeeds(
 
 async def test_garbage_fails_the_session_and_keeps_what_was_stored(
     client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     user_headers: dict[str, str],
     fake_reddit: FakeReddit,
     database: Database,
@@ -174,7 +197,9 @@ async def test_garbage_fails_the_session_and_keeps_what_was_stored(
     fake_reddit.garbage(path="/r/python")
     failed = await scrape(client, user_headers, bot["id"])
     assert failed["status"] == "failed"
-    assert "invalid JSON for GET /r/python/new" in failed["error_message"]
+    assert failed["error_message"] == UNEXPECTED_ANSWER
+    detail = await detail_for_superuser(client, admin_headers, failed)
+    assert "invalid JSON for GET /r/python/new" in detail
     assert failed["completed_at"] is not None
     assert {k: (p.title, p.score) for k, p in (await stored_posts(database)).items()} == before
     assert await count(database, RedditComment) == 4
@@ -182,6 +207,7 @@ async def test_garbage_fails_the_session_and_keeps_what_was_stored(
 
 async def test_a_failure_after_some_subreddits_keeps_them(
     client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     user_headers: dict[str, str],
     fake_reddit: FakeReddit,
     database: Database,
@@ -190,20 +216,30 @@ async def test_a_failure_after_some_subreddits_keeps_them(
     bot = await create_bot(client, user_headers, subreddits=["python", "nosuchsub"])
     failed = await scrape(client, user_headers, bot["id"])
     assert failed["status"] == "failed"
-    assert "HTTP 404 to GET /r/nosuchsub/new" in failed["error_message"]
+    assert failed["error_message"] == (
+        "r/nosuchsub could not be read (HTTP 404): the subreddit may not exist or be banned"
+    )
+    detail = await detail_for_superuser(client, admin_headers, failed)
+    assert "HTTP 404 to GET /r/nosuchsub/new" in detail
     assert (failed["posts_new"], failed["comments_new"]) == (2, 4)
     assert await count(database, RedditPost) == 2
 
 
 async def test_persistent_5xx_fails_after_retries(
-    client: httpx.AsyncClient, user_headers: dict[str, str], fake_reddit: FakeReddit
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    user_headers: dict[str, str],
+    fake_reddit: FakeReddit,
 ) -> None:
     seed(fake_reddit)
     fake_reddit.fail(503, path="/r/python", times=None)
     bot = await create_bot(client, user_headers, subreddits=["python"])
     failed = await scrape(client, user_headers, bot["id"])
     assert failed["status"] == "failed"
-    assert "failed after 5 attempt(s): HTTP 503" in failed["error_message"]
+    assert failed["error_message"] == UNREACHABLE_REASON
+    assert_plain(failed["error_message"])
+    detail = await detail_for_superuser(client, admin_headers, failed)
+    assert "failed after 5 attempt(s): HTTP 503" in detail
     assert len(fake_reddit.requests_to("/r/python/new")) == 5
 
 
@@ -217,8 +253,10 @@ async def test_unreachable_reddit_fails_the_session(
         bot = await create_bot(client, headers)
         failed = await scrape(client, headers, bot["id"])
     assert failed["status"] == "failed"
-    assert f"POST {dead}/api/v1/access_token failed after 5 attempt(s)" in failed["error_message"]
-    assert "ConnectError" in failed["error_message"]
+    assert failed["error_message"] == UNREACHABLE_REASON
+    # The scrape was a superuser's: the detail is in the answer.
+    assert f"POST {dead}/api/v1/access_token failed after 5 attempt(s)" in failed["error_detail"]
+    assert "ConnectError" in failed["error_detail"]
 
 
 async def test_missing_credentials_fail_the_session_clearly(
@@ -232,7 +270,8 @@ async def test_missing_credentials_fail_the_session_clearly(
         bot = await create_bot(client, headers)
         failed = await scrape(client, headers, bot["id"])
     assert failed["status"] == "failed"
-    assert failed["error_message"] == CREDENTIALS_MISSING
+    assert failed["error_message"] == CREDENTIALS_MISSING_REASON
+    assert failed["error_detail"] == CREDENTIALS_MISSING
     assert fake_reddit.requests == []
 
 
@@ -268,7 +307,16 @@ async def test_scheduled_job_scrapes_and_failures_reach_task_history(
         )
     ).json()
     assert sessions["total"] == 1
-    assert sessions["items"][0]["error_message"] in failure["error_message"]
+    assert sessions["items"][0]["error_message"] == UNREACHABLE_REASON
+    assert sessions["items"][0]["error_detail"] is None
+    # Task history is for superusers: it has the detail, as the session's superuser view.
+    as_admin = (
+        await client.get(
+            f"/api/v1/scrape-sessions?bot_config_id={bot['id']}&status=failed",
+            headers=admin_headers,
+        )
+    ).json()
+    assert as_admin["items"][0]["error_detail"] in failure["error_message"]
     assert sessions["items"][0]["session_type"] == "auto"
 
 
@@ -286,7 +334,8 @@ async def test_scheduled_job_without_credentials_fails_with_the_reason(
     assert failure["status"] == "failed"
     assert CREDENTIALS_MISSING in failure["error_message"]
     assert [s["status"] for s in sessions["items"]] == ["failed"]
-    assert sessions["items"][0]["error_message"] == CREDENTIALS_MISSING
+    assert sessions["items"][0]["error_message"] == CREDENTIALS_MISSING_REASON
+    assert sessions["items"][0]["error_detail"] == CREDENTIALS_MISSING
 
 
 async def test_batch_task_scrapes_every_auto_config(
@@ -330,7 +379,8 @@ async def test_shutdown_interrupts_a_running_manual_scrape(
     fake_reddit.hang(10, path="/r/python")
     bot = await create_bot(client, user_headers)
     orchestrator = ScrapingOrchestrator(database, settings)
-    session = await orchestrator.start_session(bot["id"], SessionType.MANUAL)
+    async with database.transaction() as db:
+        session = await orchestrator.start_session(db, bot["id"], SessionType.MANUAL)
     scrapes = BackgroundScrapes()
     scrapes.spawn(run_manual_session(orchestrator, session.id), name="test-scrape")
     await wait_for(lambda: fake_reddit.requests_to("/r/python/new"))

@@ -12,9 +12,10 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -35,16 +36,25 @@ from app.services.scraping.reddit_client import (
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted: the scrape was cancelled (timed out or the process stopped)"
+ABANDONED = "Interrupted: the process running this scrape stopped before it finished"
+
+
+INTERNAL_FAILURE = "The scrape failed because of an error on our side"
 
 
 class ScrapeFailed(Exception):
-    """A session that ended `failed`. The message carries the reason recorded on it, so
-    a job's history shows the same reason as the session."""
+    """A session that ended `failed`. The message carries the detail recorded on it, so
+    a job's history (superusers only) shows what the session's `error_detail` shows."""
 
-    def __init__(self, session_id: int, reason: str) -> None:
-        super().__init__(f"Scrape session {session_id} failed: {reason}")
+    def __init__(self, session_id: int, reason: str, detail: str | None = None) -> None:
+        super().__init__(f"Scrape session {session_id} failed: {detail or reason}")
         self.session_id = session_id
         self.reason = reason
+        self.detail = detail or reason
+
+
+class ScrapeAlreadyRunning(Exception):
+    """A session of the config is pending or running (see `uq_scrape_sessions_active`)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,15 @@ class ScrapingOrchestrator:
                         "bot_config_id": bot_config_id,
                         "reason": "the bot config is inactive or has auto-scrape off",
                     }
-        session = await self.start_session(bot_config_id, session_type)
+        try:
+            async with self.database.transaction() as own:
+                session = await self.start_session(own, bot_config_id, session_type)
+        except ScrapeAlreadyRunning:
+            return {
+                "status": "skipped",
+                "bot_config_id": bot_config_id,
+                "reason": "a scrape of this bot config is already running",
+            }
         return await self.run_session(session.id)
 
     async def execute_auto_scraping(self, db: AsyncSession) -> list[dict[str, Any]]:
@@ -143,21 +161,42 @@ class ScrapingOrchestrator:
                 )
         return results
 
-    async def start_session(self, bot_config_id: int, session_type: SessionType) -> ScrapeSession:
-        """A `running` session, committed at once so that it can be polled."""
-        async with self.database.transaction() as db:
-            if await bot_config_crud.get(db, bot_config_id) is None:
-                raise NotFound(f"Bot config {bot_config_id} does not exist")
+    async def start_session(
+        self, db: AsyncSession, bot_config_id: int, session_type: SessionType
+    ) -> ScrapeSession:
+        """A `running` session in `db`, the caller's unit of work, which commits it before
+        the scrape runs. Raises `ScrapeAlreadyRunning` while another session of the
+        config is pending or running; `db` must then be rolled back.
+
+        A session still `running` well past SCRAPE_TIMEOUT_SECONDS was left by a process
+        that died (every session is cut off at that timeout): it is closed here, so it
+        cannot block the config's scrapes until retention removes it.
+        """
+        now = datetime.now(UTC)
+        stale_before = now - timedelta(seconds=self.settings.SCRAPE_TIMEOUT_SECONDS + 60)
+        if await bot_config_crud.get(db, bot_config_id) is None:
+            raise NotFound(f"Bot config {bot_config_id} does not exist")
+        await session_crud.close_stale(
+            db, bot_config_id, started_before=stale_before, now=now, reason=ABANDONED
+        )
+        try:
             return await session_crud.create(
                 db,
                 bot_config_id=bot_config_id,
                 session_type=session_type,
                 status=SessionStatus.RUNNING,
-                started_at=datetime.now(UTC),
+                started_at=now,
             )
+        except IntegrityError:
+            raise ScrapeAlreadyRunning from None
 
     async def run_session(self, session_id: int) -> dict[str, Any]:
-        """Scrape for a started session and record how it ended."""
+        """Scrape for a started session and record how it ended, within
+        SCRAPE_TIMEOUT_SECONDS (past it the session ends `failed`, interrupted)."""
+        async with asyncio.timeout(self.settings.SCRAPE_TIMEOUT_SECONDS):
+            return await self._run_session(session_id)
+
+    async def _run_session(self, session_id: int) -> dict[str, Any]:
         counts = Counts()
         bot_config_id: int | None = None
         try:
@@ -176,10 +215,10 @@ class ScrapingOrchestrator:
             await self._finish(session_id, SessionStatus.FAILED, INTERRUPTED)
             raise
         except RedditError as exc:
-            reason = str(exc)
+            reason, detail = exc.reason, str(exc)
         except Exception as exc:
             logger.exception("scrape session %s failed", session_id)
-            reason = f"{type(exc).__name__}: {exc}"
+            reason, detail = INTERNAL_FAILURE, f"{type(exc).__name__}: {exc}"
         else:
             await self._finish(session_id, SessionStatus.COMPLETED)
             return {
@@ -191,9 +230,9 @@ class ScrapingOrchestrator:
                 "comments_found": counts.comments_found,
                 "comments_new": counts.comments_new,
             }
-        logger.warning("scrape session %s failed: %s", session_id, reason)
-        await self._finish(session_id, SessionStatus.FAILED, reason)
-        raise ScrapeFailed(session_id, reason)
+        logger.warning("scrape session %s failed: %s", session_id, detail)
+        await self._finish(session_id, SessionStatus.FAILED, reason, detail)
+        raise ScrapeFailed(session_id, reason, detail)
 
     async def _scrape(
         self, session_id: int, plan: ScrapePlan, reddit: RedditClient, counts: Counts
@@ -255,7 +294,11 @@ class ScrapingOrchestrator:
         counts.comments_new += new
 
     async def _finish(
-        self, session_id: int, status: SessionStatus, error_message: str | None = None
+        self,
+        session_id: int,
+        status: SessionStatus,
+        error_message: str | None = None,
+        error_detail: str | None = None,
     ) -> None:
         try:
             async with self.database.transaction() as db:
@@ -265,6 +308,7 @@ class ScrapingOrchestrator:
                     status=status,
                     completed_at=datetime.now(UTC),
                     error_message=error_message,
+                    error_detail=error_detail,
                 )
         except Exception:
             logger.exception("could not record the end of scrape session %s", session_id)

@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 CREDENTIALS_MISSING = (
     "Reddit credentials are not configured: set REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET"
 )
+# What an owner is told when a scrape fails (see RedditError.reason).
+CREDENTIALS_MISSING_REASON = "No Reddit app is configured for scraping"
+CREDENTIALS_REFUSED_REASON = "Reddit refused the Reddit app's credentials"
+UNREACHABLE_REASON = "Reddit could not be reached or kept failing; the scrape can be tried later"
+UNEXPECTED_ANSWER = "Reddit sent an answer that could not be read"
 # Reddit caps a listing page at 100 items.
 PAGE_SIZE = 100
 COMMENT_DEPTH = 10
@@ -38,11 +43,18 @@ TOKEN_MARGIN_SECONDS = 60.0
 
 
 class RedditError(Exception):
-    """A Reddit request that failed for good (after retries, when retrying made sense)."""
+    """A Reddit request that failed for good (after retries, when retrying made sense).
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    The message is the detail for the log and for superusers (URLs, upstream answers);
+    `reason` is what a bot config's owner is told, with nothing of our internals in it.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.reason = reason or UNEXPECTED_ANSWER
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ class RedditClient:
 
     def __init__(self, settings: Settings) -> None:
         if not settings.REDDIT_CLIENT_ID or not settings.REDDIT_CLIENT_SECRET:
-            raise RedditError(CREDENTIALS_MISSING)
+            raise RedditError(CREDENTIALS_MISSING, reason=CREDENTIALS_MISSING_REASON)
         self._client_id = settings.REDDIT_CLIENT_ID
         self._client_secret = settings.REDDIT_CLIENT_SECRET
         self._api_url = settings.REDDIT_API_URL.rstrip("/")
@@ -190,6 +202,7 @@ class RedditClient:
                 f"Reddit rejected the client credentials (HTTP {response.status_code} from "
                 f"{url}): check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET",
                 status_code=response.status_code,
+                reason=CREDENTIALS_REFUSED_REASON,
             )
         _raise_for_status(response, "POST /api/v1/access_token")
         payload = _json(response, "POST /api/v1/access_token")
@@ -228,7 +241,8 @@ class RedditClient:
             if attempt >= self._max_retries:
                 raise RedditError(
                     f"Reddit request {method} {url} failed after {attempt + 1} attempt(s): "
-                    f"{problem}"
+                    f"{problem}",
+                    reason=UNREACHABLE_REASON,
                 )
             delay = wait if wait is not None else self._backoff * 2**attempt
             logger.warning(
@@ -293,9 +307,16 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
             if reason:
                 detail = f" ({reason})"
     hint = ""
+    reason = f"Reddit refused a request (HTTP {status})"
     if " /r/" in what:
         hint = ": the subreddit may not exist" if status < 400 else SUBREDDIT_HINTS.get(status, "")
-    raise RedditError(f"Reddit answered HTTP {status} to {what}{detail}{hint}", status_code=status)
+        subreddit = what.split("/r/", 1)[1].split("/", 1)[0]
+        reason = f"r/{subreddit} could not be read (HTTP {status}){hint}"
+    raise RedditError(
+        f"Reddit answered HTTP {status} to {what}{detail}{hint}",
+        status_code=status,
+        reason=reason,
+    )
 
 
 def _json(response: httpx.Response, what: str) -> Any:

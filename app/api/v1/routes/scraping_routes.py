@@ -12,7 +12,7 @@ from app.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.models.scrape_session import ScrapeSession, SessionStatus
+from app.models.scrape_session import SessionStatus
 from app.schemas.common import Page
 from app.schemas.scrape_session import ScrapeSessionPublic, ScrapeStarted
 from app.services import scrape_session as session_service
@@ -44,7 +44,7 @@ async def start_scrape(
         db, user, bot_config_id, database=database, settings=settings, scrapes=scrapes
     )
     return ScrapeStarted.model_validate(
-        {**ScrapeSessionPublic.model_validate(session).model_dump(), "session_id": session.id}
+        {**ScrapeSessionPublic.for_viewer(session, user).model_dump(), "session_id": session.id}
     )
 
 
@@ -62,15 +62,17 @@ async def list_scrape_sessions(
         db, user, bot_config_id=bot_config_id, status=status, limit=limit, offset=offset
     )
     return Page(
-        items=[ScrapeSessionPublic.model_validate(s) for s in sessions],
+        items=[ScrapeSessionPublic.for_viewer(s, user) for s in sessions],
         total=total,
         limit=limit,
         offset=offset,
     )
 
 
-@router.get("/scrape-sessions/{session_id}", response_model=ScrapeSessionPublic)
+@router.get("/scrape-sessions/{session_id}")
 async def read_scrape_session(
     db: SessionDep, user: CurrentUser, session_id: IdPath
-) -> ScrapeSession:
-    return await session_service.get_session(db, user, session_id)
+) -> ScrapeSessionPublic:
+    return ScrapeSessionPublic.for_viewer(
+        await session_service.get_session(db, user, session_id), user
+    )

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, status
 
 from app.api.deps import IdPath, SchedulerDep, SessionDep, SuperUser
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
 from app.schemas.task import (
+    JobActionRequest,
     JobActionResponse,
     JobCreate,
     JobInfo,
@@ -33,10 +34,15 @@ from app.tasks.manager import TaskManager
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 JobId = Annotated[str, Path(max_length=191)]
-# Why, for the audit log. Writes with a body may give it there instead.
+# Why, for the audit log. Writes may give it in their JSON body instead.
 ReasonQuery = Annotated[
     str | None, Query(min_length=1, max_length=REASON_MAX_LENGTH, description="Why (audit log)")
 ]
+
+
+# Pause, resume, run and delete take the reason in the query or in a JSON body; the
+# body's wins, as on create and change.
+ActionBody = Annotated[JobActionRequest | None, Body()]
 
 
 @router.get("")
@@ -111,8 +117,11 @@ async def delete_job(
     user: SuperUser,
     job_id: JobId,
     reason: ReasonQuery = None,
+    body: ActionBody = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "remove", user, reason)
+    return await task_service.job_action(
+        db, scheduler, job_id, "remove", user, body.reason if body and body.reason else reason
+    )
 
 
 @router.post("/{job_id}/pause")
@@ -122,8 +131,11 @@ async def pause_job(
     user: SuperUser,
     job_id: JobId,
     reason: ReasonQuery = None,
+    body: ActionBody = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "pause", user, reason)
+    return await task_service.job_action(
+        db, scheduler, job_id, "pause", user, body.reason if body and body.reason else reason
+    )
 
 
 @router.post("/{job_id}/resume")
@@ -133,8 +145,11 @@ async def resume_job(
     user: SuperUser,
     job_id: JobId,
     reason: ReasonQuery = None,
+    body: ActionBody = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(db, scheduler, job_id, "resume", user, reason)
+    return await task_service.job_action(
+        db, scheduler, job_id, "resume", user, body.reason if body and body.reason else reason
+    )
 
 
 @router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED)
@@ -144,10 +159,13 @@ async def run_job(
     user: SuperUser,
     job_id: JobId,
     reason: ReasonQuery = None,
+    body: ActionBody = None,
 ) -> JobActionResponse:
     """Run now, through the scheduler (recorded as `manual`; 409 if already running at
     its instance limit). The schedule does not move."""
-    return await task_service.job_action(db, scheduler, job_id, "run", user, reason)
+    return await task_service.job_action(
+        db, scheduler, job_id, "run", user, body.reason if body and body.reason else reason
+    )
 
 
 @router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
