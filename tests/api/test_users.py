@@ -63,7 +63,13 @@ async def test_update_me(client: httpx.AsyncClient, make_user: MakeUser) -> None
     _, headers = await make_user("before@example.com")
 
     response = await client.patch(
-        ME, headers=headers, json={"full_name": "Ada Lovelace", "email": "After@Example.com"}
+        ME,
+        headers=headers,
+        json={
+            "full_name": "Ada Lovelace",
+            "email": "After@Example.com",
+            "current_password": PASSWORD,
+        },
     )
 
     assert response.status_code == 200, response.text
@@ -76,21 +82,23 @@ async def test_update_me(client: httpx.AsyncClient, make_user: MakeUser) -> None
 
 async def test_update_my_password(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     user, headers = await make_user()
-    response = await client.patch(ME, headers=headers, json={"password": "my-new-passphrase"})
+    response = await client.patch(
+        ME, headers=headers, json={"password": "my-new-passphrase", "current_password": PASSWORD}
+    )
     assert response.status_code == 200, response.text
     assert await login_status(client, user["email"], "my-new-passphrase") == 200
     assert await login_status(client, user["email"], PASSWORD) == 401
 
 
+@pytest.mark.parametrize("field", ["is_superuser", "is_active", "id", "hashed_password"])
 async def test_users_cannot_grant_themselves_privileges(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, make_user: MakeUser, field: str
 ) -> None:
-    _, headers = await make_user()
-    response = await client.patch(
-        ME, headers=headers, json={"is_superuser": True, "full_name": "Mallory"}
-    )
-    assert response.status_code == 200
-    assert response.json()["is_superuser"] is False
+    user, headers = await make_user()
+    response = await client.patch(ME, headers=headers, json={field: True, "full_name": "Mallory"})
+    assert error_fields(response) == {field}
+    assert response.json()["detail"][0]["type"] == "extra_forbidden"
+    assert (await client.get(ME, headers=headers)).json() == user
     assert (await client.get(USERS, headers=headers)).status_code == 403
 
 
@@ -99,7 +107,9 @@ async def test_update_me_to_a_taken_email_is_409(
 ) -> None:
     await make_user("taken@example.com")
     _, headers = await make_user()
-    response = await client.patch(ME, headers=headers, json={"email": "TAKEN@example.com"})
+    response = await client.patch(
+        ME, headers=headers, json={"email": "TAKEN@example.com", "current_password": PASSWORD}
+    )
     assert response.status_code == 409
     assert "email" in response.json()["detail"].lower()
 

@@ -67,7 +67,7 @@ async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
 ) -> None:
     now = datetime.now(UTC)
     async with database.transaction() as db:
-        user = User(email="tokens@example.com", hashed_password=hash_password("x" * 10))
+        user = User(email="tokens@example.com", hashed_password=await hash_password("x" * 10))
         db.add(user)
         await db.flush()
         db.add_all(
