@@ -573,6 +573,8 @@ async def test_password_reset_ends_existing_logins(
     assert (await confirm(client, token, NEW_PASSWORD)).status_code == 200
 
     assert_unauthorized(await refresh(client, before_reset["refresh_token"]))
+    # The access token ends at once too, not when it expires.
+    assert await me_status(client, before_reset) == 401
     after_reset = await login(client, user["email"], NEW_PASSWORD)
     assert (await refresh(client, after_reset["refresh_token"])).status_code == 200
 
@@ -585,3 +587,35 @@ async def test_inactive_user_gets_no_reset_email(
     response = await client.post(RESET_REQUEST, json={"email": user["email"]})
     assert response.status_code == 202
     assert outbox(app)[before:] == []
+
+
+# --- the reset page ------------------------------------------------------------------
+
+
+async def test_the_reset_link_leads_to_a_page_that_stays_on_this_origin(
+    client: httpx.AsyncClient, app: FastAPI, make_user: MakeUser, settings: Settings
+) -> None:
+    user, _ = await make_user()
+    token = await request_reset(client, app, user["email"])
+    link = f"{settings.PASSWORD_RESET_URL}?token={token}"
+    assert link.startswith("http://127.0.0.1:8000/reset-password?token=")
+
+    page = await client.get(f"/reset-password?token={token}")
+
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy
+    assert "connect-src 'self'" in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "/dashboard/static/reset-password.js" in assets
+    for asset in assets:
+        assert (asset.startswith("/") and not asset.startswith("//")) or asset == "data:,", asset
+        if asset.startswith("/"):
+            assert (await client.get(asset)).status_code == 200, asset
+    script = (await client.get("/dashboard/static/reset-password.js")).text
+    assert "/api/v1/auth/password-reset/confirm" in script
+    assert "innerHTML" not in script
+    assert not re.search(r"https?://", script)
