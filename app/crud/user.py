@@ -59,10 +59,10 @@ async def bump_token_version(db: AsyncSession, user: User) -> None:
 
 async def lock_active_superusers(db: AsyncSession) -> None:
     """Lock the active superusers' rows (PostgreSQL) until the transaction ends, so that
-    concurrent demotions are counted one after the other. SQLite needs no lock: its
-    writers already take turns."""
+    concurrent demotions are counted one after the other. In id order, so that two
+    of them never wait for each other. SQLite needs no lock: its writers take turns."""
     active = User.is_superuser.is_(True) & User.is_active.is_(True)
-    await db.execute(select(User.id).where(active).with_for_update())
+    await db.execute(select(User.id).where(active).order_by(User.id).with_for_update())
 
 
 async def count_active_superusers(db: AsyncSession) -> int:
