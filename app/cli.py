@@ -103,7 +103,11 @@ def create_superuser(
         )
         raise typer.Exit(2) from None
     upgrade(settings.sync_database_url)
-    configure_password_hashing(settings.PASSWORD_HASH_TIME_COST, settings.PASSWORD_HASH_MEMORY_KIB)
+    configure_password_hashing(
+        settings.PASSWORD_HASH_TIME_COST,
+        settings.PASSWORD_HASH_MEMORY_KIB,
+        settings.PASSWORD_HASH_CONCURRENCY,
+    )
 
     async def create() -> bool:
         database = Database(settings.DATABASE_URL)

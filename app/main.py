@@ -18,6 +18,7 @@ from app.core.email import email_sender_for
 from app.core.errors import AppError, Conflict
 from app.core.security import configure_password_hashing
 from app.db.session import Database
+from app.services.instance_secret import KeySource, access_tokens
 from app.services.scrape_session import BackgroundScrapes
 from app.services.user import ensure_superuser
 from app.tasks.client import SchedulerClient
@@ -33,7 +34,11 @@ async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_password_hashing(settings.PASSWORD_HASH_TIME_COST, settings.PASSWORD_HASH_MEMORY_KIB)
+    configure_password_hashing(
+        settings.PASSWORD_HASH_TIME_COST,
+        settings.PASSWORD_HASH_MEMORY_KIB,
+        settings.PASSWORD_HASH_CONCURRENCY,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler_client = SchedulerClient(settings, database, service)
         # Manual scrapes run on this loop with `database`: they end before it is disposed.
         scrapes = app.state.background_scrapes = BackgroundScrapes()
+        async with database.transaction() as db:
+            app.state.access_tokens, source = await access_tokens(db, settings)
+        if source is KeySource.ENVIRONMENT:
+            logger.info("access tokens are signed with SECRET_KEY from the environment")
+        else:
+            logger.info(
+                "access tokens are signed with this deployment's generated key, kept in "
+                "the database (instance_secrets); set SECRET_KEY to use your own"
+            )
         if settings.FIRST_SUPERUSER_EMAIL and settings.FIRST_SUPERUSER_PASSWORD:
             try:
                 async with database.transaction() as db:

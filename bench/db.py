@@ -8,6 +8,7 @@ with set-based SQL (`INSERT ... SELECT` over a generated series, `COPY` for pick
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -83,7 +84,7 @@ def _base(url: str) -> None:
             insert(cast(Table, User.__table__)).values(
                 id=SUPERUSER_ID,
                 email=SUPERUSER_EMAIL,
-                hashed_password=hash_password(SUPERUSER_PASSWORD),
+                hashed_password=asyncio.run(hash_password(SUPERUSER_PASSWORD)),
                 full_name="Bench Admin",
                 is_active=True,
                 is_superuser=True,

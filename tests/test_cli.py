@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
@@ -160,3 +164,120 @@ def test_installed_console_script_migrates(tmp_path: Path) -> None:
             assert "users" in inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not predicate():
+        assert process.poll() is None, "the process exited"
+        assert time.monotonic() < deadline, "condition not met within 60s"
+        time.sleep(0.1)
+
+
+def keyless_env(path: Path) -> dict[str, str]:
+    """An environment with no SECRET_KEY, in production, where the old settings refused
+    to start without one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRET_KEY")}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{path}",
+        ENVIRONMENT="production",
+        FIRST_SUPERUSER_EMAIL="root@example.com",
+        FIRST_SUPERUSER_PASSWORD="s3cret-pass",
+        PASSWORD_HASH_TIME_COST="1",
+        PASSWORD_HASH_MEMORY_KIB="1024",
+        SCHEDULER_POLL_SECONDS="0.1",
+        SCHEDULER_SHUTDOWN_GRACE_SECONDS="1",
+    )
+    return env
+
+
+def stored_signing_key(path: Path) -> str:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            key = conn.scalar(text("SELECT value FROM instance_secrets WHERE name = 'jwt_signing'"))
+    finally:
+        engine.dispose()
+    assert isinstance(key, str)
+    return key
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    return output
+
+
+def test_serve_starts_without_secret_key_and_signs_with_a_generated_one(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("reddit-bot")
+    path = tmp_path / "keyless.db"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [str(script), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=keyless_env(path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, serve)
+        tokens = httpx.post(
+            f"{url}/api/v1/auth/login",
+            data={"username": "root@example.com", "password": "s3cret-pass"},
+            timeout=10,
+        )
+        assert tokens.status_code == 200, tokens.text
+        headers = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        assert httpx.get(f"{url}/api/v1/users/me", headers=headers, timeout=10).status_code == 200
+    finally:
+        output = stop(serve)
+    key = stored_signing_key(path)
+    assert "signed with this deployment's generated key" in output
+    assert key not in output
+
+
+def test_scheduler_starts_without_secret_key(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("reddit-bot")
+    path = tmp_path / "keyless.db"
+    scheduler = subprocess.Popen(
+        [str(script), "scheduler"],
+        cwd=tmp_path,
+        env=keyless_env(path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def leads() -> bool:
+        if not path.exists():
+            return False
+        engine = create_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as conn:
+                if "scheduler_leader" not in inspect(conn).get_table_names():
+                    return False
+                holder = conn.scalar(text("SELECT holder FROM scheduler_leader"))
+                return holder is not None and f":{scheduler.pid}:" in holder
+        finally:
+            engine.dispose()
+
+    try:
+        wait_until(leads, scheduler)
+    finally:
+        output = stop(scheduler)
+    assert scheduler.returncode == 0, output

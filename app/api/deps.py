@@ -73,6 +73,17 @@ def get_mailer(request: Request) -> EmailSender:
     return mailer
 
 
+def get_access_tokens(request: Request) -> security.AccessTokens:
+    tokens: security.AccessTokens = request.app.state.access_tokens
+    return tokens
+
+
+def get_client_address(request: Request) -> str:
+    """The peer's address: behind a proxy, run uvicorn with `--proxy-headers` and
+    `--forwarded-allow-ips` so that this is the client's, not the proxy's."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_scheduler_client(request: Request) -> SchedulerClient:
     client: SchedulerClient = request.app.state.scheduler_client
     return client
@@ -85,6 +96,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 MailerDep = Annotated[EmailSender, Depends(get_mailer)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler_client)]
+AccessTokensDep = Annotated[security.AccessTokens, Depends(get_access_tokens)]
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 # Ids are 32-bit integer columns. A path id outside them names no row: it becomes 0,
@@ -102,17 +115,26 @@ IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
-async def get_current_user(db: SessionDep, settings: SettingsDep, token: TokenDep) -> User:
+def get_access_claims(tokens: AccessTokensDep, token: TokenDep) -> security.AccessClaims:
     if not token:
         raise Unauthorized("Not authenticated")
-    user_id = security.decode_access_token(settings, token)
-    if user_id is None:
+    claims = tokens.verify(token)
+    if claims is None:
         raise Unauthorized("Invalid or expired access token")
-    user = await user_crud.get(db, user_id)
+    return claims
+
+
+AccessClaimsDep = Annotated[security.AccessClaims, Depends(get_access_claims)]
+
+
+async def get_current_user(db: SessionDep, claims: AccessClaimsDep) -> User:
+    user = await user_crud.get(db, claims.user_id)
     if user is None:
         raise Unauthorized("User no longer exists")
     if not user.is_active:
         raise Unauthorized("Inactive user")
+    if claims.version != user.token_version:
+        raise Unauthorized("This session has ended; please log in again")
     return user
 
 

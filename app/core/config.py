@@ -6,14 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, ValidationInfo, field_validator
+from pydantic import EmailStr, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from app.schemas.auth import PASSWORD_MIN_LENGTH
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/reddit_bot.db"
-INSECURE_SECRET = "change-me-in-production-please-0123456789"
+# Once the default SECRET_KEY, so anyone can sign tokens with it.
+PUBLISHED_SECRET_KEYS = frozenset({"change-me-in-production-please-0123456789"})
 
 
 class Settings(BaseSettings):
@@ -22,15 +23,31 @@ class Settings(BaseSettings):
     PROJECT_NAME: str = "reddit-bot-backend"
     ENVIRONMENT: Literal["development", "production", "test"] = "development"
     DATABASE_URL: str = DEFAULT_SQLITE_URL
+    # Signs access tokens. Unset, a random key generated once is kept in the database
+    # (`instance_secrets`), so every process of the deployment signs with the same one.
     # HS256 wants a key of at least 256 bits (RFC 7518, section 3.2).
-    SECRET_KEY: str = Field(default=INSECURE_SECRET, min_length=32)
+    SECRET_KEY: str | None = Field(default=None, min_length=32)
+    # The key before a rotation: tokens it signed are still accepted until they expire.
+    SECRET_KEY_PREVIOUS: str | None = Field(default=None, min_length=32)
     # Argon2id cost for new password hashes (the defaults are argon2-cffi's).
     PASSWORD_HASH_TIME_COST: int = Field(default=3, ge=1)
     PASSWORD_HASH_MEMORY_KIB: int = Field(default=65536, ge=64)
+    # Hashes run beside the event loop, this many at a time per process; more wait.
+    PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=64)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1)
+    # A rotated refresh token presented again this soon is a client's retry, not theft.
+    REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
     PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=1)
     PASSWORD_RESET_URL: str = "http://127.0.0.1:8000/reset-password"
+
+    # Failed logins allowed per account and per client address in one window; past
+    # either, logins answer 429 until the window ends.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(default=10, ge=1)
+    LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(default=100, ge=1)
+    LOGIN_THROTTLE_WINDOW_SECONDS: float = Field(default=900.0, gt=0)
+    PASSWORD_RESET_MAX_PER_EMAIL: int = Field(default=3, ge=1)
+    PASSWORD_RESET_THROTTLE_WINDOW_SECONDS: float = Field(default=3600.0, gt=0)
 
     # Checked here so a bad value is reported by its setting's name before anything starts.
     FIRST_SUPERUSER_EMAIL: EmailStr | None = None
@@ -110,12 +127,11 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("SECRET_KEY")
+    @field_validator("SECRET_KEY", "SECRET_KEY_PREVIOUS")
     @classmethod
-    def _no_default_secret_in_production(cls, value: str, info: ValidationInfo) -> str:
-        # The default is public: anyone could sign access tokens with it.
-        if info.data.get("ENVIRONMENT") == "production" and value == INSECURE_SECRET:
-            raise ValueError("SECRET_KEY must be set in production")
+    def _not_published(cls, value: str | None) -> str | None:
+        if value in PUBLISHED_SECRET_KEYS:
+            raise ValueError("this key is published; generate your own")
         return value
 
     @property

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class AppError(Exception):
     status_code = 500
-    headers: ClassVar[dict[str, str] | None] = None
+    headers: dict[str, str] | None = None
     # The request boundary rolls back on errors, unless the error says that what was
     # written before it is part of the answer (a revoked token family, say).
     keep_changes = False
@@ -45,9 +45,18 @@ class Invalid(AppError):
         super().__init__(detail)
 
 
+class BadRequest(Invalid):
+    """Well-formed input that is wrong, such as a password that does not match."""
+
+    status_code = 400
+
+
 class Unauthorized(AppError):
     status_code = 401
-    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
 
     def default_detail(self) -> str:
         return "Not authenticated"
@@ -58,6 +67,17 @@ class Forbidden(AppError):
 
     def default_detail(self) -> str:
         return "Not enough privileges"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+
+    def __init__(self, detail: Any = None, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_seconds)}
+
+    def default_detail(self) -> str:
+        return "Too many requests"
 
 
 class ServiceUnavailable(AppError):

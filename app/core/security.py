@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,66 +15,124 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from app.core.config import Settings
-
 ALGORITHM = "HS256"
 
-# Argon2id with argon2-cffi's defaults (3 passes over 64 MiB) unless the settings say
-# otherwise. Only new hashes use the configured cost: a stored hash carries its own.
-_hasher = PasswordHash((Argon2Hasher(),))
-_dummy_hash: str | None = None
 
+class PasswordHasher:
+    """Argon2id, in threads of its own: a hash takes tens of milliseconds of CPU, which
+    on the event loop would stall every other request. At most `concurrency` hashes run
+    at once; the others wait their turn without holding the loop.
 
-def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
-    global _hasher, _dummy_hash
-    _hasher = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
-    _dummy_hash = None
+    Only new hashes use the configured cost: a stored hash carries its own."""
 
+    def __init__(self, time_cost: int, memory_kib: int, concurrency: int) -> None:
+        self._hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="password-hash")
+        self._dummy_hash: str | None = None
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password: str, hashed: str | None) -> bool:
-    if hashed is None:
-        # A login for an unknown email costs as much as one with a wrong password.
-        global _dummy_hash
-        if _dummy_hash is None:
-            _dummy_hash = _hasher.hash("not-a-real-password")
-        _hasher.verify(password, _dummy_hash)
-        return False
-    return _hasher.verify(password, hashed)
-
-
-def create_access_token(settings: Settings, user_id: int) -> str:
-    now = datetime.now(UTC)
-    payload: dict[str, Any] = {
-        "sub": str(user_id),
-        "type": "access",
-        "iat": now,
-        "exp": now + timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(payload, settings.SECRET_KEY, algorithm=ALGORITHM)
-
-
-def decode_access_token(settings: Settings, token: str) -> int | None:
-    """The user id of a valid access token, or None. The algorithm is pinned."""
-    try:
-        payload = jwt.decode(
-            token,
-            settings.SECRET_KEY,
-            algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "type"]},
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._hash.hash, password
         )
-    except jwt.InvalidTokenError:
-        return None
-    if payload.get("type") != "access":
-        return None
-    try:
-        return int(payload["sub"])
-    except (TypeError, ValueError):
-        return None
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._verify, password, hashed
+        )
+
+    def _verify(self, password: str, hashed: str | None) -> bool:
+        if hashed is None:
+            # A login for an unknown email costs as much as one with a wrong password.
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hash.hash("not-a-real-password")
+            self._hash.verify(password, self._dummy_hash)
+            return False
+        return self._hash.verify(password, hashed)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
+
+
+# argon2-cffi's defaults (3 passes over 64 MiB) until the settings say otherwise.
+_hasher = PasswordHasher(time_cost=3, memory_kib=65536, concurrency=2)
+
+
+def configure_password_hashing(time_cost: int, memory_kib: int, concurrency: int = 2) -> None:
+    global _hasher
+    previous, _hasher = _hasher, PasswordHasher(time_cost, memory_kib, concurrency)
+    previous.close()
+
+
+async def hash_password(password: str) -> str:
+    return await _hasher.hash(password)
+
+
+async def verify_password(password: str, hashed: str | None) -> bool:
+    return await _hasher.verify(password, hashed)
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    # The user's `token_version` when the token was issued: a bump ends the token.
+    version: int
+    # The refresh-token family (the login) the token was issued for.
+    family_id: str
+
+
+@dataclass(frozen=True)
+class AccessTokens:
+    """Signs access tokens with `key` and accepts those signed with it or with one of
+    `previous_keys` (the keys before a rotation). The algorithm is pinned."""
+
+    key: str
+    previous_keys: tuple[str, ...] = ()
+    lifetime: timedelta = timedelta(minutes=15)
+
+    def issue(self, claims: AccessClaims) -> str:
+        now = datetime.now(UTC)
+        payload: dict[str, Any] = {
+            "sub": str(claims.user_id),
+            "type": "access",
+            "ver": claims.version,
+            "fam": claims.family_id,
+            "iat": now,
+            "exp": now + self.lifetime,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(payload, self.key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> AccessClaims | None:
+        """The claims of a valid access token, or None."""
+        payload: dict[str, Any] | None = None
+        for key in (self.key, *self.previous_keys):
+            try:
+                payload = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    options={"require": ["exp", "sub", "type", "ver", "fam"]},
+                )
+                break
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidTokenError:
+                return None
+        if payload is None or payload.get("type") != "access":
+            return None
+        user_id, version, family_id = payload["sub"], payload["ver"], payload["fam"]
+        # bool is an int to Python, not a version.
+        if type(version) is not int or not isinstance(family_id, str):
+            return None
+        try:
+            return AccessClaims(user_id=int(user_id), version=version, family_id=family_id)
+        except (TypeError, ValueError):
+            return None
+
+
+def new_secret_key() -> str:
+    """A signing key: 384 random bits, printable."""
+    return secrets.token_urlsafe(48)
 
 
 def new_opaque_token() -> str:

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.user import User
@@ -47,3 +48,23 @@ async def update(db: AsyncSession, user: User, **values: Any) -> User:
 async def delete(db: AsyncSession, user: User) -> None:
     await db.delete(user)
     await db.flush()
+
+
+async def bump_token_version(db: AsyncSession, user: User) -> None:
+    """End every access token of the user: they carry the version they were issued at."""
+    await db.execute(
+        update_rows(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+    )
+
+
+async def lock_active_superusers(db: AsyncSession) -> None:
+    """Lock the active superusers' rows (PostgreSQL) until the transaction ends, so that
+    concurrent demotions are counted one after the other. In id order, so that two
+    of them never wait for each other. SQLite needs no lock: its writers take turns."""
+    active = User.is_superuser.is_(True) & User.is_active.is_(True)
+    await db.execute(select(User.id).where(active).order_by(User.id).with_for_update())
+
+
+async def count_active_superusers(db: AsyncSession) -> int:
+    active = User.is_superuser.is_(True) & User.is_active.is_(True)
+    return int(await db.scalar(select(func.count()).select_from(User).where(active)) or 0)

@@ -3,11 +3,13 @@
 from app.db.base_class import Base
 from app.models.audit import AuditEntry
 from app.models.bot_config import BotConfig
+from app.models.instance_secret import InstanceSecret
 from app.models.password_reset import PasswordReset
 from app.models.reddit_content import RedditComment, RedditPost
 from app.models.scheduler import APSchedulerJob, SchedulerCommand, SchedulerLeader
 from app.models.scrape_session import ScrapeSession
 from app.models.task_execution import TaskExecution
+from app.models.throttle import ThrottleCounter
 from app.models.token import RefreshToken
 from app.models.user import User
 
@@ -16,6 +18,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BotConfig",
+    "InstanceSecret",
     "PasswordReset",
     "RedditComment",
     "RedditPost",
@@ -24,5 +27,6 @@ __all__ = [
     "SchedulerLeader",
     "ScrapeSession",
     "TaskExecution",
+    "ThrottleCounter",
     "User",
 ]

@@ -11,8 +11,9 @@ from app.db.types import UTCDateTime, utcnow
 
 class RefreshToken(Base):
     """A refresh token, stored hashed. Every token descends from one login: its
-    `family_id`. Rotation marks the used token `revoked_at`; presenting a revoked
-    token again means it leaked, so the whole family is revoked."""
+    `family_id`. Rotation marks the used token `revoked_at` and `rotated_at`; presenting
+    a revoked token again means it leaked, so the whole family is revoked, unless it was
+    rotated moments ago (a client retrying a refresh whose answer it never got)."""
 
     __tablename__ = "refresh_tokens"
 
@@ -22,4 +23,5 @@ class RefreshToken(Base):
     family_id: Mapped[str] = mapped_column(String(32), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,28 +2,37 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from app.schemas.auth import PASSWORD_MIN_LENGTH
 
 
 class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     email: EmailStr
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=128)
     full_name: str | None = Field(default=None, max_length=255)
-    is_active: bool = True
-    is_superuser: bool = False
+    is_active: StrictBool = True
+    is_superuser: StrictBool = False
 
 
 class UserUpdateMe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     email: EmailStr | None = None
     full_name: str | None = Field(default=None, max_length=255)
     password: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH, max_length=128)
+    current_password: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Your own password: required to change your own email or password.",
+    )
 
 
 class UserUpdate(UserUpdateMe):
-    is_active: bool | None = None
-    is_superuser: bool | None = None
+    is_active: StrictBool | None = None
+    is_superuser: StrictBool | None = None
 
 
 class UserPublic(BaseModel):

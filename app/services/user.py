@@ -1,21 +1,26 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
+from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
 from app.crud import bot_config as bot_config_crud
 from app.crud import user as user_crud
+from app.db.session import Database
 from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdate, UserUpdateMe
+from app.services import auth as auth_service
 from app.tasks.client import SchedulerClient
 
 logger = logging.getLogger(__name__)
 
 EMAIL_TAKEN = "A user with this email already exists"
+LAST_SUPERUSER = "The last active superuser cannot be demoted or deactivated"
 
 
 async def create_user(db: AsyncSession, data: UserCreate) -> User:
@@ -25,7 +30,7 @@ async def create_user(db: AsyncSession, data: UserCreate) -> User:
         return await user_crud.create(
             db,
             email=data.email.lower(),
-            hashed_password=security.hash_password(data.password),
+            hashed_password=await security.hash_password(data.password),
             full_name=data.full_name,
             is_active=data.is_active,
             is_superuser=data.is_superuser,
@@ -43,21 +48,68 @@ async def get_user(db: AsyncSession, user_id: int) -> User:
     return user
 
 
-async def update_user(db: AsyncSession, user: User, data: UserUpdate | UserUpdateMe) -> User:
-    values = data.model_dump(exclude_unset=True)
-    if values.get("email") is not None:
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a change: the user, the login their access token belongs to, and
+    where the request comes from (for the password throttle)."""
+
+    user: User
+    family_id: str
+    address: str
+
+
+async def update_user(
+    db: AsyncSession,
+    database: Database,
+    settings: Settings,
+    caller: Caller,
+    user: User,
+    data: UserUpdate | UserUpdateMe,
+) -> User:
+    """Change a user (the caller's own account, or anyone's for a superuser).
+
+    Changing one's own email or password needs `current_password`. A new password, a
+    deactivation and a demotion end the user's sessions; after a change of one's own
+    password the caller's login goes on (its access token must be refreshed)."""
+    values = data.model_dump(exclude_unset=True, exclude={"current_password"})
+    values = {k: v for k, v in values.items() if v is not None or k == "full_name"}
+    is_self = user.id == caller.user.id
+    if data.current_password is not None or (
+        is_self and ("email" in values or "password" in values)
+    ):
+        await auth_service.confirm_current_password(
+            database, settings, caller.user, data.current_password, address=caller.address
+        )
+    if "email" in values:
         values["email"] = values["email"].lower()
         other = await user_crud.get_by_email(db, values["email"])
         if other is not None and other.id != user.id:
             raise Conflict(EMAIL_TAKEN)
     password = values.pop("password", None)
     if password is not None:
-        values["hashed_password"] = security.hash_password(password)
-    values = {k: v for k, v in values.items() if v is not None or k == "full_name"}
+        values["hashed_password"] = await security.hash_password(password)
+    losing_power = values.get("is_superuser") is False or values.get("is_active") is False
+    if losing_power:
+        await user_crud.lock_active_superusers(db)
+        # As it is now that concurrent demotions have been counted.
+        await db.refresh(user)
+    demoted = (values.get("is_superuser") is False and user.is_superuser) or (
+        values.get("is_active") is False and user.is_active
+    )
     try:
-        return await user_crud.update(db, user, **values)
+        user = await user_crud.update(db, user, **values)
     except IntegrityError:
         raise Conflict(EMAIL_TAKEN) from None
+    # Counted after the change, inside its transaction: on SQLite the write holds the
+    # lock that makes concurrent demotions take turns.
+    if losing_power and await user_crud.count_active_superusers(db) == 0:
+        raise Conflict(LAST_SUPERUSER)
+    if demoted:
+        await auth_service.end_sessions(db, user)
+    elif password is not None:
+        keep = caller.family_id if is_self else None
+        await auth_service.end_sessions(db, user, keep_family_id=keep)
+    return user
 
 
 async def delete_user(db: AsyncSession, scheduler: SchedulerClient, user: User) -> None:

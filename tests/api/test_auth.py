@@ -18,12 +18,13 @@ from fastapi import FastAPI
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import select, update
 
+from app.core import security
 from app.core.config import Settings
 from app.core.email import ConsoleEmailSender, Email
 from app.db.session import Database
 from app.models.password_reset import PasswordReset
 from app.models.token import RefreshToken
-from tests.conftest import PASSWORD, bearer, login
+from tests.conftest import PASSWORD, bearer, login, running_app
 
 MakeUser = Callable[..., Awaitable[tuple[dict[str, Any], dict[str, str]]]]
 
@@ -128,6 +129,9 @@ def _claims(user_id: int, **overrides: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "type": "access",
+        # A new user's token version, and some login.
+        "ver": 0,
+        "fam": "0" * 32,
         "iat": now,
         "exp": now + timedelta(minutes=5),
     }
@@ -135,10 +139,19 @@ def _claims(user_id: int, **overrides: Any) -> dict[str, Any]:
     return claims
 
 
+def _key(settings: Settings) -> str:
+    assert settings.SECRET_KEY is not None
+    return settings.SECRET_KEY
+
+
+def _hs256(settings: Settings, claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, _key(settings), algorithm="HS256")
+
+
 def _unsigned(user_id: int, alg: str) -> str:
     """A token whose header names `alg`, with the right claims and a bogus signature."""
     exp = int((datetime.now(UTC) + timedelta(minutes=5)).timestamp())
-    claims = {"sub": str(user_id), "type": "access", "exp": exp}
+    claims = {"sub": str(user_id), "type": "access", "ver": 0, "fam": "0" * 32, "exp": exp}
     signature = "" if alg == "none" else "c2lnbmF0dXJl"
     return f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(claims)}.{signature}"
 
@@ -153,41 +166,36 @@ def _hs512(secret: str, claims: dict[str, Any]) -> str:
 BadToken = Callable[[Settings, int], str]
 
 BAD_TOKENS: dict[str, BadToken] = {
-    "expired": lambda s, uid: jwt.encode(
+    "expired": lambda s, uid: _hs256(
+        s,
         _claims(
             uid,
             iat=datetime.now(UTC) - timedelta(hours=2),
             exp=datetime.now(UTC) - timedelta(hours=1),
         ),
-        s.SECRET_KEY,
-        algorithm="HS256",
     ),
     "garbled": lambda s, uid: "this-is-not-a-jwt",
     "three-garbage-segments": lambda s, uid: "abc.def.ghi",
-    "truncated-signature": lambda s, uid: jwt.encode(_claims(uid), s.SECRET_KEY, algorithm="HS256")[
-        :-6
-    ],
+    "truncated-signature": lambda s, uid: _hs256(s, _claims(uid))[:-6],
     "wrong-secret": lambda s, uid: jwt.encode(
         _claims(uid), "another-secret-key-that-is-long-enough-987654", algorithm="HS256"
     ),
     "alg-none": lambda s, uid: _unsigned(uid, "none"),
-    "alg-HS512-same-secret": lambda s, uid: _hs512(s.SECRET_KEY, _claims(uid)),
+    "alg-HS512-same-secret": lambda s, uid: _hs512(_key(s), _claims(uid)),
     "alg-RS256": lambda s, uid: _unsigned(uid, "RS256"),
-    "not-an-access-token": lambda s, uid: jwt.encode(
-        _claims(uid, type="refresh"), s.SECRET_KEY, algorithm="HS256"
+    "not-an-access-token": lambda s, uid: _hs256(s, _claims(uid, type="refresh")),
+    "no-expiry": lambda s, uid: _hs256(
+        s, {"sub": str(uid), "type": "access", "ver": 0, "fam": "0" * 32}
     ),
-    "no-expiry": lambda s, uid: jwt.encode(
-        {"sub": str(uid), "type": "access"}, s.SECRET_KEY, algorithm="HS256"
+    "non-numeric-subject": lambda s, uid: _hs256(s, _claims(uid, sub="admin")),
+    "unknown-user": lambda s, uid: _hs256(s, _claims(uid + 10_000)),
+    "subject-out-of-id-range": lambda s, uid: _hs256(s, _claims(uid, sub=str(2**70))),
+    "no-token-version": lambda s, uid: _hs256(
+        s, {k: v for k, v in _claims(uid).items() if k != "ver"}
     ),
-    "non-numeric-subject": lambda s, uid: jwt.encode(
-        _claims(uid, sub="admin"), s.SECRET_KEY, algorithm="HS256"
-    ),
-    "unknown-user": lambda s, uid: jwt.encode(
-        _claims(uid + 10_000), s.SECRET_KEY, algorithm="HS256"
-    ),
-    "subject-out-of-id-range": lambda s, uid: jwt.encode(
-        _claims(uid, sub=str(2**70)), s.SECRET_KEY, algorithm="HS256"
-    ),
+    "token-version-not-an-integer": lambda s, uid: _hs256(s, _claims(uid, ver=False)),
+    "other-token-version": lambda s, uid: _hs256(s, _claims(uid, ver=1)),
+    "no-login": lambda s, uid: _hs256(s, {k: v for k, v in _claims(uid).items() if k != "fam"}),
 }
 
 
@@ -196,7 +204,7 @@ async def test_a_well_formed_token_minted_with_the_secret_is_accepted(
 ) -> None:
     # The control for the refusals below: same recipe, nothing wrong with it.
     user, _ = await make_user()
-    token = jwt.encode(_claims(user["id"]), settings.SECRET_KEY, algorithm="HS256")
+    token = _hs256(settings, _claims(user["id"]))
     response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     assert response.json()["id"] == user["id"]
@@ -235,8 +243,18 @@ async def test_access_token_of_deleted_user_is_refused(
 # --- refresh rotation ----------------------------------------------------------------
 
 
+async def end_reuse_grace(database: Database, user_id: int) -> None:
+    """Date the user's token rotations back past any reuse grace."""
+    async with database.transaction() as db:
+        await db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.rotated_at.is_not(None))
+            .values(rotated_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+
+
 async def test_refresh_rotates_the_refresh_token(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, make_user: MakeUser, database: Database
 ) -> None:
     user, _ = await make_user()
     first = await login(client, user["email"])
@@ -251,11 +269,12 @@ async def test_refresh_rotates_the_refresh_token(
     # The new refresh token works once more; the one it replaced never does again.
     third = await refresh(client, second["refresh_token"])
     assert third.status_code == 200, third.text
+    await end_reuse_grace(database, user["id"])
     assert_unauthorized(await refresh(client, second["refresh_token"]))
 
 
 async def test_reusing_a_rotated_refresh_token_revokes_its_family(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, make_user: MakeUser, database: Database
 ) -> None:
     user, _ = await make_user()
     stolen = await login(client, user["email"])
@@ -263,6 +282,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_its_family(
     rotated = await refresh(client, stolen["refresh_token"])
     assert rotated.status_code == 200
     newest = rotated.json()
+    await end_reuse_grace(database, user["id"])
 
     reuse = await refresh(client, stolen["refresh_token"])
 
@@ -273,15 +293,74 @@ async def test_reusing_a_rotated_refresh_token_revokes_its_family(
     assert (await refresh(client, other_login["refresh_token"])).status_code == 200
 
 
-async def test_concurrent_refreshes_of_one_token_rotate_it_once(
-    client: httpx.AsyncClient, make_user: MakeUser
+async def test_concurrent_refreshes_of_one_token_keep_the_login(
+    client: httpx.AsyncClient, make_user: MakeUser, database: Database
 ) -> None:
     user, _ = await make_user()
     tokens = await login(client, user["email"])
 
     responses = await asyncio.gather(*(refresh(client, tokens["refresh_token"]) for _ in range(4)))
 
-    assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
+    # One of them rotated the token; the others came within the grace and got pairs of
+    # their own in the same login.
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    pairs = [r.json() for r in responses]
+    assert len({pair["refresh_token"] for pair in pairs}) == 4
+    for pair in pairs:
+        assert await me_status(client, pair) == 200
+        assert (await refresh(client, pair["refresh_token"])).status_code == 200
+    async with database.sessionmaker() as db:
+        original = await db.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == security.hash_opaque_token(tokens["refresh_token"])
+            )
+        )
+    assert original is not None
+    assert original.rotated_at is not None
+
+
+async def test_a_retried_refresh_gets_a_pair_and_the_login_goes_on(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    tokens = await login(client, user["email"])
+    # The client never saw this answer (it timed out), so it tries again.
+    lost = await refresh(client, tokens["refresh_token"])
+    assert lost.status_code == 200
+
+    retry = await refresh(client, tokens["refresh_token"])
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["refresh_token"] != lost.json()["refresh_token"]
+    assert (await refresh(client, retry.json()["refresh_token"])).status_code == 200
+    # Nothing was revoked: the answer the client lost would still have worked.
+    assert (await refresh(client, lost.json()["refresh_token"])).status_code == 200
+
+
+async def test_a_repeat_within_the_grace_after_logout_is_refused(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    tokens = await login(client, user["email"])
+    rotated = (await refresh(client, tokens["refresh_token"])).json()
+    logout = await client.post(LOGOUT, json={"refresh_token": rotated["refresh_token"]})
+    assert logout.status_code == 204
+
+    assert_unauthorized(await refresh(client, tokens["refresh_token"]))
+
+
+async def test_without_a_grace_any_repeat_revokes_the_family(
+    settings_factory: Callable[..., Settings], make_user: MakeUser
+) -> None:
+    settings = settings_factory(SCHEDULER_ENABLED=False, REFRESH_REUSE_GRACE_SECONDS=0)
+    async with running_app(settings) as (_, strict):
+        user, _ = await make_user()
+        tokens = await login(strict, user["email"])
+        newest = await refresh(strict, tokens["refresh_token"])
+        assert newest.status_code == 200
+
+        assert "log in again" in assert_unauthorized(await refresh(strict, tokens["refresh_token"]))
+        assert_unauthorized(await refresh(strict, newest.json()["refresh_token"]))
 
 
 async def test_unknown_or_malformed_refresh_token_is_401(client: httpx.AsyncClient) -> None:
@@ -494,6 +573,8 @@ async def test_password_reset_ends_existing_logins(
     assert (await confirm(client, token, NEW_PASSWORD)).status_code == 200
 
     assert_unauthorized(await refresh(client, before_reset["refresh_token"]))
+    # The access token ends at once too, not when it expires.
+    assert await me_status(client, before_reset) == 401
     after_reset = await login(client, user["email"], NEW_PASSWORD)
     assert (await refresh(client, after_reset["refresh_token"])).status_code == 200
 
@@ -506,3 +587,35 @@ async def test_inactive_user_gets_no_reset_email(
     response = await client.post(RESET_REQUEST, json={"email": user["email"]})
     assert response.status_code == 202
     assert outbox(app)[before:] == []
+
+
+# --- the reset page ------------------------------------------------------------------
+
+
+async def test_the_reset_link_leads_to_a_page_that_stays_on_this_origin(
+    client: httpx.AsyncClient, app: FastAPI, make_user: MakeUser, settings: Settings
+) -> None:
+    user, _ = await make_user()
+    token = await request_reset(client, app, user["email"])
+    link = f"{settings.PASSWORD_RESET_URL}?token={token}"
+    assert link.startswith("http://127.0.0.1:8000/reset-password?token=")
+
+    page = await client.get(f"/reset-password?token={token}")
+
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy
+    assert "connect-src 'self'" in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "/dashboard/static/reset-password.js" in assets
+    for asset in assets:
+        assert (asset.startswith("/") and not asset.startswith("//")) or asset == "data:,", asset
+        if asset.startswith("/"):
+            assert (await client.get(asset)).status_code == 200, asset
+    script = (await client.get("/dashboard/static/reset-password.js")).text
+    assert "/api/v1/auth/password-reset/confirm" in script
+    assert "innerHTML" not in script
+    assert not re.search(r"https?://", script)

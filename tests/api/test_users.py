@@ -63,7 +63,13 @@ async def test_update_me(client: httpx.AsyncClient, make_user: MakeUser) -> None
     _, headers = await make_user("before@example.com")
 
     response = await client.patch(
-        ME, headers=headers, json={"full_name": "Ada Lovelace", "email": "After@Example.com"}
+        ME,
+        headers=headers,
+        json={
+            "full_name": "Ada Lovelace",
+            "email": "After@Example.com",
+            "current_password": PASSWORD,
+        },
     )
 
     assert response.status_code == 200, response.text
@@ -76,21 +82,23 @@ async def test_update_me(client: httpx.AsyncClient, make_user: MakeUser) -> None
 
 async def test_update_my_password(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     user, headers = await make_user()
-    response = await client.patch(ME, headers=headers, json={"password": "my-new-passphrase"})
+    response = await client.patch(
+        ME, headers=headers, json={"password": "my-new-passphrase", "current_password": PASSWORD}
+    )
     assert response.status_code == 200, response.text
     assert await login_status(client, user["email"], "my-new-passphrase") == 200
     assert await login_status(client, user["email"], PASSWORD) == 401
 
 
+@pytest.mark.parametrize("field", ["is_superuser", "is_active", "id", "hashed_password"])
 async def test_users_cannot_grant_themselves_privileges(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, make_user: MakeUser, field: str
 ) -> None:
-    _, headers = await make_user()
-    response = await client.patch(
-        ME, headers=headers, json={"is_superuser": True, "full_name": "Mallory"}
-    )
-    assert response.status_code == 200
-    assert response.json()["is_superuser"] is False
+    user, headers = await make_user()
+    response = await client.patch(ME, headers=headers, json={field: True, "full_name": "Mallory"})
+    assert error_fields(response) == {field}
+    assert response.json()["detail"][0]["type"] == "extra_forbidden"
+    assert (await client.get(ME, headers=headers)).json() == user
     assert (await client.get(USERS, headers=headers)).status_code == 403
 
 
@@ -99,7 +107,9 @@ async def test_update_me_to_a_taken_email_is_409(
 ) -> None:
     await make_user("taken@example.com")
     _, headers = await make_user()
-    response = await client.patch(ME, headers=headers, json={"email": "TAKEN@example.com"})
+    response = await client.patch(
+        ME, headers=headers, json={"email": "TAKEN@example.com", "current_password": PASSWORD}
+    )
     assert response.status_code == 409
     assert "email" in response.json()["detail"].lower()
 
@@ -346,3 +356,286 @@ async def test_unknown_user_id_is_404(
     )
     assert response.status_code == 404, response.text
     assert response.json() == {"detail": "User not found"}
+
+
+# --- re-entering one's password ------------------------------------------------------
+
+OWN_CHANGES = [{"email": "changed@example.com"}, {"password": "my-new-passphrase"}]
+
+
+@pytest.mark.parametrize("change", OWN_CHANGES, ids=["email", "password"])
+async def test_changing_own_email_or_password_needs_current_password(
+    client: httpx.AsyncClient, make_user: MakeUser, change: dict[str, str]
+) -> None:
+    user, headers = await make_user()
+
+    response = await client.patch(ME, headers=headers, json=change)
+
+    assert error_fields(response) == {"current_password"}
+    assert (await client.get(ME, headers=headers)).json() == user
+    assert await login_status(client, user["email"], PASSWORD) == 200
+
+
+@pytest.mark.parametrize("change", OWN_CHANGES, ids=["email", "password"])
+async def test_a_wrong_current_password_is_400(
+    client: httpx.AsyncClient, make_user: MakeUser, change: dict[str, str]
+) -> None:
+    user, headers = await make_user()
+
+    response = await client.patch(
+        ME, headers=headers, json={**change, "current_password": "not-my-password"}
+    )
+
+    assert response.status_code == 400, response.text
+    assert [error["loc"][-1] for error in response.json()["detail"]] == ["current_password"]
+    assert (await client.get(ME, headers=headers)).json() == user
+    assert await login_status(client, user["email"], PASSWORD) == 200
+
+
+async def test_a_name_change_needs_no_current_password(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    _, headers = await make_user()
+    response = await client.patch(ME, headers=headers, json={"full_name": "Grace Hopper"})
+    assert response.status_code == 200, response.text
+    assert response.json()["full_name"] == "Grace Hopper"
+
+
+async def test_a_superuser_changing_their_own_password_by_id_needs_it_too(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+    path = f"{USERS}/{me['id']}"
+
+    missing = await client.patch(path, headers=admin_headers, json={"password": "new-pass-123"})
+    assert error_fields(missing) == {"current_password"}
+    assert await login_status(client, me["email"], PASSWORD) == 200
+
+    given = await client.patch(
+        path,
+        headers=admin_headers,
+        json={"password": "new-pass-123", "current_password": PASSWORD},
+    )
+    assert given.status_code == 200, given.text
+    assert await login_status(client, me["email"], "new-pass-123") == 200
+
+
+# --- sessions that end ---------------------------------------------------------------
+
+
+async def refresh_status(client: httpx.AsyncClient, tokens: dict[str, Any]) -> int:
+    response = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    return response.status_code
+
+
+async def test_a_new_password_ends_the_other_sessions_and_this_one_goes_on(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    this = await login(client, user["email"])
+    other = await login(client, user["email"])
+
+    response = await client.patch(
+        ME,
+        headers=bearer(this),
+        json={"password": "my-new-passphrase", "current_password": PASSWORD},
+    )
+
+    assert response.status_code == 200, response.text
+    # The other session ends at once, access and refresh token alike.
+    assert (await client.get(ME, headers=bearer(other))).status_code == 401
+    assert await refresh_status(client, other) == 401
+    # This one's access token carries the old version too; its refresh token goes on.
+    assert (await client.get(ME, headers=bearer(this))).status_code == 401
+    renewed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": this["refresh_token"]}
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert (await client.get(ME, headers=bearer(renewed.json()))).status_code == 200
+
+
+async def test_a_password_set_by_a_superuser_ends_every_session(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, headers = await make_user()
+    tokens = await login(client, user["email"])
+
+    response = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"password": "set-by-admin-123"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert (await client.get(ME, headers=headers)).status_code == 401
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 401
+    assert await refresh_status(client, tokens) == 401
+    assert (await client.get(ME, headers=admin_headers)).status_code == 200
+    fresh = await login(client, user["email"], "set-by-admin-123")
+    assert (await client.get(ME, headers=bearer(fresh))).status_code == 200
+
+
+async def test_a_deactivation_ends_the_sessions_for_good(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, _ = await make_user()
+    tokens = await login(client, user["email"])
+    path = f"{USERS}/{user['id']}"
+    deactivated = await client.patch(path, headers=admin_headers, json={"is_active": False})
+    assert deactivated.status_code == 200, deactivated.text
+
+    reactivated = await client.patch(path, headers=admin_headers, json={"is_active": True})
+
+    assert reactivated.status_code == 200, reactivated.text
+    # Coming back does not bring the old sessions back.
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 401
+    assert await refresh_status(client, tokens) == 401
+    assert (await client.get(ME, headers=bearer(await login(client, user["email"])))).json()[
+        "id"
+    ] == user["id"]
+
+
+async def test_a_demotion_ends_the_sessions(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    boss, headers = await make_user(superuser=True)
+    tokens = await login(client, boss["email"])
+    assert (await client.get(USERS, headers=headers)).status_code == 200
+
+    response = await client.patch(
+        f"{USERS}/{boss['id']}", headers=admin_headers, json={"is_superuser": False}
+    )
+
+    assert response.status_code == 200, response.text
+    assert (await client.get(USERS, headers=headers)).status_code == 401
+    assert await refresh_status(client, tokens) == 401
+    again = bearer(await login(client, boss["email"]))
+    assert (await client.get(USERS, headers=again)).status_code == 403
+
+
+async def test_a_name_change_by_a_superuser_ends_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, headers = await make_user()
+    tokens = await login(client, user["email"])
+    response = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"full_name": "Renamed"}
+    )
+    assert response.status_code == 200, response.text
+    assert (await client.get(ME, headers=headers)).status_code == 200
+    assert await refresh_status(client, tokens) == 200
+
+
+# --- the last superuser --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [{"is_superuser": False}, {"is_active": False}])
+async def test_the_last_active_superuser_cannot_step_down(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], change: dict[str, bool]
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+
+    response = await client.patch(f"{USERS}/{me['id']}", headers=admin_headers, json=change)
+
+    assert response.status_code == 409, response.text
+    assert "last active superuser" in response.json()["detail"]
+    assert (await client.get(ME, headers=admin_headers)).json() == me
+
+
+async def test_an_inactive_superuser_does_not_count(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+    dormant, _ = await make_user(superuser=True, active=False)
+    assert dormant["is_superuser"] is True
+
+    response = await client.patch(
+        f"{USERS}/{me['id']}", headers=admin_headers, json={"is_superuser": False}
+    )
+
+    assert response.status_code == 409, response.text
+
+
+async def test_a_superuser_may_step_down_while_another_remains(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+    other, other_headers = await make_user(superuser=True)
+
+    stepped_down = await client.patch(
+        f"{USERS}/{me['id']}", headers=admin_headers, json={"is_superuser": False}
+    )
+    assert stepped_down.status_code == 200, stepped_down.text
+
+    last = await client.patch(
+        f"{USERS}/{other['id']}", headers=other_headers, json={"is_active": False}
+    )
+    assert last.status_code == 409, last.text
+
+
+async def test_two_superusers_demoting_each_other_at_once_leave_one(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    me = (await client.get(ME, headers=admin_headers)).json()
+    other, other_headers = await make_user(superuser=True)
+
+    responses = await asyncio.gather(
+        client.patch(f"{USERS}/{other['id']}", headers=admin_headers, json={"is_superuser": False}),
+        client.patch(f"{USERS}/{me['id']}", headers=other_headers, json={"is_superuser": False}),
+    )
+
+    statuses = [r.status_code for r in responses]
+    # The loser either counted the winner's change (409) or was already demoted when it
+    # was authenticated (401: a demotion ends the sessions).
+    assert sorted(statuses) in ([200, 401], [200, 409]), [r.text for r in responses]
+    winner = admin_headers if statuses[0] == 200 else other_headers
+    remaining = (await client.get(USERS, headers=winner)).json()["items"]
+    assert [u["id"] for u in remaining if u["is_superuser"] and u["is_active"]] == [
+        me["id"] if statuses[0] == 200 else other["id"]
+    ]
+
+
+# --- strict input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "false", None])
+@pytest.mark.parametrize("field", ["is_superuser", "is_active"])
+async def test_flags_take_only_json_booleans(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    make_user: MakeUser,
+    field: str,
+    value: Any,
+) -> None:
+    user, _ = await make_user()
+
+    update = await client.patch(f"{USERS}/{user['id']}", headers=admin_headers, json={field: value})
+    created = await create(client, admin_headers, email="flag@example.com", **{field: value})
+
+    if value is not None:
+        assert error_fields(update) == {field}
+    assert error_fields(created) == {field}
+    assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).json() == user
+    emails = [u["email"] for u in (await client.get(USERS, headers=admin_headers)).json()["items"]]
+    assert "flag@example.com" not in emails
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", USERS), ("PATCH", f"{USERS}/{{id}}")], ids=["create", "update"]
+)
+async def test_unknown_fields_are_refused(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    make_user: MakeUser,
+    method: str,
+    path: str,
+) -> None:
+    user, _ = await make_user()
+    body = {"email": "extra@example.com", "password": PASSWORD, "role": "admin"}
+
+    response = await client.request(
+        method, path.format(id=user["id"]), headers=admin_headers, json=body
+    )
+
+    assert error_fields(response) == {"role"}
+    assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).json() == user

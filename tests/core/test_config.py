@@ -10,6 +10,9 @@ from pydantic import ValidationError
 
 from app.core.config import DEFAULT_SQLITE_URL, Settings
 
+# What SECRET_KEY defaulted to once: public, so never a key.
+OLD_DEFAULT_SECRET = "change-me-in-production-please-0123456789"
+
 
 def settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
@@ -107,9 +110,18 @@ def test_api_urls_default_to_reddit(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"FIRST_SUPERUSER_EMAIL": "not-an-email"}, "FIRST_SUPERUSER_EMAIL"),
         ({"FIRST_SUPERUSER_PASSWORD": "short"}, "FIRST_SUPERUSER_PASSWORD"),
         ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
-        ({"ENVIRONMENT": "production"}, "SECRET_KEY"),
+        ({"SECRET_KEY_PREVIOUS": "too-short"}, "SECRET_KEY_PREVIOUS"),
+        ({"SECRET_KEY": OLD_DEFAULT_SECRET}, "SECRET_KEY"),
+        ({"SECRET_KEY_PREVIOUS": OLD_DEFAULT_SECRET}, "SECRET_KEY_PREVIOUS"),
     ],
-    ids=["superuser-email", "superuser-password", "short-secret", "default-secret-in-production"],
+    ids=[
+        "superuser-email",
+        "superuser-password",
+        "short-secret",
+        "short-previous-secret",
+        "published-secret",
+        "published-previous-secret",
+    ],
 )
 def test_bad_settings_are_reported_by_name(values: dict[str, str], setting: str) -> None:
     with pytest.raises(ValidationError) as info:
@@ -120,3 +132,11 @@ def test_bad_settings_are_reported_by_name(values: dict[str, str], setting: str)
 def test_production_accepts_its_own_secret() -> None:
     loaded = settings(ENVIRONMENT="production", SECRET_KEY="s" * 48)
     assert loaded.SECRET_KEY == "s" * 48
+
+
+def test_secret_key_may_be_left_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deployment then signs with a key it generates (see tests/api/test_signing_keys.py).
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    loaded = settings(ENVIRONMENT="production")
+    assert loaded.SECRET_KEY is None
+    assert loaded.SECRET_KEY_PREVIOUS is None

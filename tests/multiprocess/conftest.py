@@ -72,11 +72,12 @@ class Cluster:
         self.nodes: list[Node] = []
 
     def env(self, **extra: str) -> dict[str, str]:
+        secret = {"SECRET_KEY": self.settings.SECRET_KEY} if self.settings.SECRET_KEY else {}
         return {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "DATABASE_URL": self.settings.DATABASE_URL,
-            "SECRET_KEY": self.settings.SECRET_KEY,
+            **secret,
             "FIRST_SUPERUSER_EMAIL": "admin@example.com",
             "FIRST_SUPERUSER_PASSWORD": PASSWORD,
             "SCHEDULER_FAILOVER_SECONDS": str(self.settings.SCHEDULER_FAILOVER_SECONDS),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from app.core.email import ConsoleEmailSender
 from tests.conftest import BACKEND, PASSWORD
 from tests.operators.conftest import LiveServer, wait_until
 
@@ -309,3 +310,48 @@ def test_delete_asks_for_confirmation(page: Page, live_server: LiveServer, tmp_p
         "admin@example.com",
         "no longer needed",
     )
+
+
+def test_a_password_reset_through_the_reset_page(page: Page, live_server: LiveServer) -> None:
+    requested = live_server.api(
+        "POST", "/auth/password-reset/request", json={"email": "admin@example.com"}
+    )
+    assert requested.status_code == 202, requested.text
+    mailer = live_server.app.state.mailer
+    assert isinstance(mailer, ConsoleEmailSender)
+    link = re.search(r"/reset-password\?token=[A-Za-z0-9_\-]+", mailer.outbox[-1].body)
+    assert link, mailer.outbox[-1].body
+
+    page.goto(live_server.url + link.group(0))
+    # The token leaves the address bar at once.
+    expect(page).to_have_url(f"{live_server.url}/reset-password")
+    expect(page.locator("input[name=token]")).to_be_hidden()
+    page.fill("input[name=new_password]", "short")
+    page.fill("input[name=repeat_password]", "short")
+    page.click("#reset-form button[type=submit]")
+    expect(page.locator("#new-password-error")).to_have_text("Use at least 8 characters.")
+    page.fill("input[name=new_password]", "a-brand-new-passphrase")
+    page.fill("input[name=repeat_password]", "a-brand-new-passphras")
+    page.click("#reset-form button[type=submit]")
+    expect(page.locator("#repeat-password-error")).to_have_text("The two passwords differ.")
+    page.fill("input[name=repeat_password]", "a-brand-new-passphrase")
+    page.click("#reset-form button[type=submit]")
+
+    expect(page.locator("#reset-done")).to_be_visible()
+    expect(page.locator("#reset-form")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"reset-password-{BACKEND}.png"), full_page=True)
+    login = live_server.api(
+        "POST",
+        "/auth/login",
+        data={"username": "admin@example.com", "password": "a-brand-new-passphrase"},
+    )
+    assert login.status_code == 200, login.text
+
+    # The link works once.
+    page.goto(live_server.url + link.group(0))
+    page.fill("input[name=new_password]", "yet-another-passphrase")
+    page.fill("input[name=repeat_password]", "yet-another-passphrase")
+    page.click("#reset-form button[type=submit]")
+    expect(page.locator("#token-error")).to_contain_text("invalid, used or expired")
+    expect(page.locator("input[name=token]")).to_be_visible()

@@ -11,6 +11,7 @@ from app.core.security import hash_password
 from app.db.session import Database
 from app.models.password_reset import PasswordReset
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.models.throttle import ThrottleCounter, ThrottleScope
 from app.models.token import RefreshToken
 from app.models.user import User
 from tests.tasks.test_task_api import finished
@@ -67,7 +68,7 @@ async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
 ) -> None:
     now = datetime.now(UTC)
     async with database.transaction() as db:
-        user = User(email="tokens@example.com", hashed_password=hash_password("x" * 10))
+        user = User(email="tokens@example.com", hashed_password=await hash_password("x" * 10))
         db.add(user)
         await db.flush()
         db.add_all(
@@ -97,6 +98,18 @@ async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
                 PasswordReset(
                     user_id=user.id, token_hash="e" * 64, expires_at=now + timedelta(minutes=20)
                 ),
+                ThrottleCounter(
+                    scope=ThrottleScope.LOGIN_ACCOUNT,
+                    key_hash="f" * 64,
+                    attempts=7,
+                    window_ends_at=now - timedelta(seconds=1),
+                ),
+                ThrottleCounter(
+                    scope=ThrottleScope.LOGIN_ADDRESS,
+                    key_hash="f" * 64,
+                    attempts=2,
+                    window_ends_at=now + timedelta(minutes=10),
+                ),
             ]
         )
     before = await _count(database, RefreshToken)
@@ -105,10 +118,18 @@ async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
     assert row["result"] == {
         "expired_refresh_tokens": 2,
         "expired_reset_tokens": 1,
-        "total_cleaned": 3,
+        "ended_throttle_windows": 1,
+        "total_cleaned": 4,
     }
     assert await _count(database, RefreshToken) == before - 2
     assert await _count(database, PasswordReset) == 1
+    async with database.sessionmaker() as db:
+        scopes = (
+            await db.scalars(
+                select(ThrottleCounter.scope).where(ThrottleCounter.key_hash == "f" * 64)
+            )
+        ).all()
+    assert scopes == [ThrottleScope.LOGIN_ADDRESS]
 
 
 async def _count(database: Database, model: type[object]) -> int:

@@ -9,6 +9,7 @@ from app.crud import password_reset as reset_crud
 from app.crud import reddit_content as content_crud
 from app.crud import scheduler as scheduler_crud
 from app.crud import scrape_session as session_crud
+from app.crud import throttle as throttle_crud
 from app.crud import token as token_crud
 from app.services.auth import ROTATED_TOKEN_MEMORY
 from app.tasks.manager import TaskManager
@@ -18,17 +19,22 @@ from app.tasks.triggers import CronSpec, IntervalSpec
 APPLIED_COMMAND_RETENTION = timedelta(days=1)
 
 
-@registry.task("cleanup_expired_tokens", "Delete expired refresh and password-reset tokens")
+@registry.task(
+    "cleanup_expired_tokens",
+    "Delete expired refresh and password-reset tokens, and ended throttle windows",
+)
 async def cleanup_expired_tokens(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
     now = datetime.now(UTC)
     refresh = await token_crud.delete_expired(
         ctx.db, now, revoked_before=now - ROTATED_TOKEN_MEMORY
     )
     reset = await reset_crud.delete_expired(ctx.db, now)
+    throttles = await throttle_crud.delete_ended(ctx.db, now)
     return {
         "expired_refresh_tokens": refresh,
         "expired_reset_tokens": reset,
-        "total_cleaned": refresh + reset,
+        "ended_throttle_windows": throttles,
+        "total_cleaned": refresh + reset + throttles,
     }
 
 

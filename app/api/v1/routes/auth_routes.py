@@ -5,7 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import MailerDep, SessionDep, SettingsDep
+from app.api.deps import (
+    AccessTokensDep,
+    ClientAddressDep,
+    DatabaseDep,
+    MailerDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.schemas.auth import (
     Message,
     PasswordResetConfirm,
@@ -20,16 +27,28 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post("/login")
 async def login(
-    db: SessionDep, settings: SettingsDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    db: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    tokens: AccessTokensDep,
+    address: ClientAddressDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenPair:
-    """Log in with email (as `username`) and password."""
-    return await auth_service.login(db, settings, form.username, form.password)
+    """Log in with email (as `username`) and password. Failed logins are throttled per
+    account and per client address: past the limit, 429 with `Retry-After`."""
+    return await auth_service.login(
+        db, database, settings, tokens, form.username, form.password, address=address
+    )
 
 
 @router.post("/refresh")
-async def refresh(db: SessionDep, settings: SettingsDep, body: RefreshRequest) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token stops working."""
-    return await auth_service.refresh(db, settings, body.refresh_token)
+async def refresh(
+    db: SessionDep, settings: SettingsDep, tokens: AccessTokensDep, body: RefreshRequest
+) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token stops working (a
+    repeat within `REFRESH_REUSE_GRACE_SECONDS` gets a pair of its own; a later one ends
+    the login)."""
+    return await auth_service.refresh(db, settings, tokens, body.refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -40,10 +59,15 @@ async def logout(db: SessionDep, body: RefreshRequest) -> None:
 
 @router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED)
 async def request_password_reset(
-    db: SessionDep, settings: SettingsDep, mailer: MailerDep, body: PasswordResetRequest
+    db: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    body: PasswordResetRequest,
 ) -> Message:
-    """Email a reset link. The answer is the same whether or not the email is known."""
-    await auth_service.request_password_reset(db, settings, mailer, body.email)
+    """Email a reset link. The answer is the same whether or not the email is known;
+    past `PASSWORD_RESET_MAX_PER_EMAIL` requests for one email, 429 with `Retry-After`."""
+    await auth_service.request_password_reset(db, database, settings, mailer, body.email)
     return Message(detail="If the account exists, a reset link has been sent")
 
 

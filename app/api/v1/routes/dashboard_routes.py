@@ -1,6 +1,9 @@
 """The operators' dashboard: one static page and its assets, served by the app itself
 (no CDN, no build step). The page signs in through `POST /api/v1/auth/login` and then
-uses the task API with the bearer token, so it needs no session of its own."""
+uses the task API with the bearer token, so it needs no session of its own.
+
+The password-reset page, where reset emails link (`PASSWORD_RESET_URL`), is served the
+same way."""
 
 from __future__ import annotations
 
@@ -31,6 +34,11 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 @router.get("/dashboard")
 async def dashboard() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)
+
+
+@router.get("/reset-password")
+async def reset_password() -> FileResponse:
+    return FileResponse(STATIC_DIR / "reset-password.html", headers=SECURITY_HEADERS)
 
 
 def static_files() -> StaticFiles:

@@ -4,7 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import CurrentUser, IdPath, SchedulerDep, SessionDep, SuperUser
+from app.api.deps import (
+    AccessClaimsDep,
+    ClientAddressDep,
+    CurrentUser,
+    DatabaseDep,
+    IdPath,
+    SchedulerDep,
+    SessionDep,
+    SettingsDep,
+    SuperUser,
+)
 from app.core.errors import Conflict
 from app.crud import user as user_crud
 from app.models.user import User
@@ -21,8 +31,20 @@ async def read_me(user: CurrentUser) -> User:
 
 
 @router.patch("/me", response_model=UserPublic)
-async def update_me(db: SessionDep, user: CurrentUser, body: UserUpdateMe) -> User:
-    return await user_service.update_user(db, user, body)
+async def update_me(
+    db: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    claims: AccessClaimsDep,
+    address: ClientAddressDep,
+    body: UserUpdateMe,
+) -> User:
+    """Change your account. A new email or password needs `current_password` (missing:
+    422; wrong: 400). A new password ends your other sessions; this one goes on through
+    its refresh token (its access token stops working)."""
+    caller = user_service.Caller(user=user, family_id=claims.family_id, address=address)
+    return await user_service.update_user(db, database, settings, caller, user, body)
 
 
 @router.get("")
@@ -50,8 +72,21 @@ async def read_user(db: SessionDep, _: SuperUser, user_id: IdPath) -> User:
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-async def update_user(db: SessionDep, _: SuperUser, user_id: IdPath, body: UserUpdate) -> User:
-    return await user_service.update_user(db, await user_service.get_user(db, user_id), body)
+async def update_user(
+    db: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    me: SuperUser,
+    claims: AccessClaimsDep,
+    address: ClientAddressDep,
+    user_id: IdPath,
+    body: UserUpdate,
+) -> User:
+    """Change a user. A new password, a deactivation or a demotion ends the user's
+    sessions; the last active superuser cannot be demoted or deactivated (409)."""
+    caller = user_service.Caller(user=me, family_id=claims.family_id, address=address)
+    target = await user_service.get_user(db, user_id)
+    return await user_service.update_user(db, database, settings, caller, target, body)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
