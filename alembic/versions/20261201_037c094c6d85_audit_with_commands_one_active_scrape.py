@@ -1,7 +1,7 @@
 """audit travels with commands; one active scrape per config
 
 Revision ID: 037c094c6d85
-Revises: 5253bb55126e
+Revises: d90bbf025c2b
 Create Date: 2026-12-01 07:58:23.504233
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "037c094c6d85"
-down_revision: str | None = "5253bb55126e"
+down_revision: str | None = "d90bbf025c2b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
