@@ -35,8 +35,10 @@ from app.tasks.triggers import CronSpec, DateSpec, IntervalSpec
         (CronSpec(expression="0 9 * * 1-5"), "every weekday (Monday to Friday) at 09:00 UTC"),
         (CronSpec(expression="30 6 * * 0,6"), "every Saturday and Sunday at 06:30 UTC"),
         (CronSpec(expression="0 22 * * 1-5/2"), "every Monday, Wednesday and Friday at 22:00 UTC"),
-        # APScheduler's own numbering: 6 is Sunday.
-        (CronSpec(day_of_week="6", hour=1, minute=0), "every Sunday at 01:00 UTC"),
+        # The fields form numbers weekdays as crontab does: 0 or 7 is Sunday.
+        (CronSpec(day_of_week="6", hour=1, minute=0), "every Saturday at 01:00 UTC"),
+        (CronSpec(day_of_week=0, hour=1, minute=0), "every Sunday at 01:00 UTC"),
+        (CronSpec(day_of_week="7", hour=1, minute=0), "every Sunday at 01:00 UTC"),
         (CronSpec(expression="*/5 * * * *"), "every 5 minutes"),
         (CronSpec(expression="* * * * *"), "every minute"),
         (CronSpec(expression="* * * * * *"), "every second"),
