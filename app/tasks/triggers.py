@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -102,6 +103,17 @@ def _bounded_instant(value: datetime) -> datetime:
     return value
 
 
+def _finite(data: Any) -> Any:
+    """JSON has no NaN or Infinity, so a 422 that showed them could not be sent: they
+    reach the fields' own checks as text, whose errors show the text."""
+    if isinstance(data, dict):
+        return {
+            key: str(value) if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in data.items()
+        }
+    return data
+
+
 def _known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -119,6 +131,11 @@ CronValue = Annotated[str, Field(max_length=200)] | StrictInt
 
 class _TriggerBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, data: Any) -> Any:
+        return _finite(data)
 
     timezone: ZoneName = "UTC"
     start_date: Instant | None = None
@@ -228,6 +245,8 @@ class CronSpec(_TriggerBase):
             raise ValueError("give either `expression` or cron fields, not both")
         if self.expression is None and not fields:
             raise ValueError("give a crontab `expression` or at least one cron field")
+        if fields:
+            check_days(complete_fields(fields))
         return self
 
     def given_fields(self) -> dict[str, str]:
@@ -240,6 +259,11 @@ class DateSpec(BaseModel):
     type: Literal["date"] = "date"
     run_date: Instant
     timezone: ZoneName = "UTC"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, data: Any) -> Any:
+        return _finite(data)
 
 
 TriggerSpec = Annotated[IntervalSpec | CronSpec | DateSpec, Field(discriminator="type")]
@@ -285,7 +309,27 @@ def crontab_fields(expression: str) -> dict[str, str]:
     fields = dict(zip(CRONTAB_FIELDS, values, strict=True))
     for name, value in fields.items():
         check_field(name, value)
+    check_days(fields)
     return fields
+
+
+def check_days(fields: dict[str, str]) -> None:
+    """Raise ValueError for days no month has, such as `0 0 31 2 *` (every February
+    31st) and `0 0 30 2 *`: a trigger that would never fire."""
+    try:
+        CronSim(_cronsim_expression(fields), datetime(2000, 1, 1))
+    except CronSimError:
+        raise ValueError(
+            f"day {fields['day']!r} never occurs in month {fields['month']!r}"
+        ) from None
+
+
+def _cronsim_expression(fields: dict[str, str]) -> str:
+    """Six fields, seconds first, as cronsim reads them."""
+    values = [fields[f] for f in CRONTAB_FIELDS]
+    if values[3].lower() == LAST_DAY:
+        values[3] = "L"
+    return " ".join(values)
 
 
 def complete_fields(given: dict[str, str]) -> dict[str, str]:
@@ -341,11 +385,7 @@ class CrontabTrigger(BaseTrigger):  # type: ignore[misc]
 
     @property
     def expression(self) -> str:
-        """As cronsim reads it: six fields, seconds first."""
-        values = [self.fields[f] for f in CRONTAB_FIELDS]
-        if values[3].lower() == LAST_DAY:
-            values[3] = "L"
-        return " ".join(values)
+        return _cronsim_expression(self.fields)
 
     @property
     def fixed_time(self) -> bool:
