@@ -4,6 +4,7 @@ triggers of earlier versions."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 from datetime import UTC, datetime, timedelta
@@ -48,9 +49,7 @@ async def preview(
 
 
 def utc(times: list[str]) -> list[str]:
-    return [
-        datetime.fromisoformat(t).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in times
-    ]
+    return [datetime.fromisoformat(t).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in times]
 
 
 # (expression, zone, start_date, the fire times in UTC). Weekdays of 2027: January 1st is
@@ -264,9 +263,7 @@ async def test_preview_never_goes_back_in_a_repeated_hour(
     assert response.status_code == 200, response.text
     instants = [datetime.fromisoformat(t) for t in response.json()["next_fire_times"]]
     # One run per real hour, 100 different ones.
-    assert [b - a for a, b in zip(instants, instants[1:], strict=False)] == [
-        timedelta(hours=1)
-    ] * 99
+    assert [b - a for a, b in itertools.pairwise(instants)] == [timedelta(hours=1)] * 99
 
 
 async def test_the_fields_form_numbers_weekdays_as_crontab(
@@ -292,9 +289,9 @@ async def test_the_fields_form_numbers_weekdays_as_crontab(
     sunday = await preview(
         client, admin_headers, {"type": "cron", "day_of_week": 0, "hour": 9, "start_date": start}
     )
-    assert {
-        datetime.fromisoformat(t).strftime("%a") for t in sunday.json()["next_fire_times"]
-    } == {"Sun"}
+    assert {datetime.fromisoformat(t).strftime("%a") for t in sunday.json()["next_fire_times"]} == {
+        "Sun"
+    }
     either = await preview(
         client,
         admin_headers,
@@ -515,9 +512,7 @@ async def test_stored_apscheduler_triggers_keep_their_meaning(settings: Settings
             j["id"]: j for j in (await client.get("/api/v1/tasks", headers=headers)).json()["items"]
         }
         weekdays = jobs["old_weekdays"]
-        assert weekdays["trigger_description"] == (
-            "every weekday (Monday to Friday) at 09:00 UTC"
-        )
+        assert weekdays["trigger_description"] == ("every weekday (Monday to Friday) at 09:00 UTC")
         assert weekdays["trigger_spec"]["day_of_week"] == "mon,tue,wed,thu,fri"
         next_run = datetime.fromisoformat(weekdays["next_run_time"])
         assert next_run == next(CronSim("0 9 * * 1-5", datetime.now(UTC)))
