@@ -68,6 +68,14 @@ _CRONSIM_FIELD = {
     "day_of_week": CronSimField.DOW,
 }
 _NAMES = {"month": MONTH_NAMES, "day_of_week": WEEKDAY_NAMES}
+FIELD_RANGES = {
+    "second": "0-59",
+    "minute": "0-59",
+    "hour": "0-23",
+    "day": "1-31",
+    "month": "1-12 or jan-dec",
+    "day_of_week": "0-7 or sun-sat, 0 and 7 being Sunday",
+}
 # crontab(5)'s grammar of one list item: `*` or a value or a range, then maybe a step.
 # ASCII only: `\d` would take any script's digits.
 _ITEM = re.compile(
@@ -228,6 +236,7 @@ class CronSpec(_TriggerBase):
             return value
         try:
             trigger = _crontab_trigger(info.data, jitter=None)
+            check_days(trigger.fields)
         except (KeyError, ValueError):
             return value  # the fields' own errors say what is wrong
         gap = trigger.shortest_gap()
@@ -286,9 +295,15 @@ def check_field(name: str, text: str, *, allow_last: bool = False) -> None:
         if match is None or any(w.isalpha() and w.lower() not in names for w in words):
             raise ValueError(f"{name} {text!r}: {item!r} is not a crontab value, range or step")
         try:
+            if len(words) == 2:
+                low, high = (_CRONSIM_FIELD[name].int(w.upper()) for w in words)
+                if high < low:
+                    raise ValueError(f"{name} {text!r}: the range {item!r} runs backwards")
             _CRONSIM_FIELD[name].parse(item.upper())
         except CronSimError:
-            raise ValueError(f"{name} {text!r}: {item!r} is out of range") from None
+            raise ValueError(
+                f"{name} {text!r}: {item!r} is out of range (values {FIELD_RANGES[name]})"
+            ) from None
 
 
 def crontab_fields(expression: str) -> dict[str, str]:

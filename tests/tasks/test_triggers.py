@@ -344,6 +344,7 @@ BAD_TRIGGERS = [
     pytest.param({"type": "cron", "expression": "0 0 L * *"}, "expression", id="quartz-last"),
     pytest.param({"type": "cron", "day_of_week": "mon-wed-fri"}, "day_of_week", id="field-range3"),
     pytest.param({"type": "cron", "hour": 24}, "hour", id="field-hour-24"),
+    pytest.param({"type": "cron", "day": 31, "month": 2, "jitter": 5}, "day", id="field-never"),
     pytest.param({"type": "cron", "hour": True}, "hour", id="field-boolean"),
     pytest.param({"type": "cron", "year": "2028"}, "year", id="no-year-field"),
     pytest.param({"type": "interval", "weeks": 1_000_000_000}, "weeks", id="weeks"),
