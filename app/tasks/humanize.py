@@ -21,7 +21,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from cronsim import CronSim
 
-from app.tasks.triggers import CRONTAB_FIELDS, CrontabTrigger, upgrade
+from app.tasks.triggers import CrontabTrigger, upgrade
 
 # In crontab's order: 0 is Sunday.
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -266,6 +266,3 @@ def _legacy_cron(trigger: CronTrigger) -> str:
         else ""
     )
     return f"cron: {shown or 'every second'}{both} ({zone}, weekdays numbered from Monday = 0)"
-
-
-__all__ = ["CRONTAB_FIELDS", "describe"]
