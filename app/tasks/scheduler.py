@@ -210,12 +210,30 @@ class EnhancedScheduler:
             closed = await TaskManager(db).close_interrupted(keep_runner=self.runner_id)
         if closed:
             logger.warning("closed %d run(s) left running by a stopped process", closed)
+        await asyncio.to_thread(self._upgrade_triggers)
         await asyncio.to_thread(self._ensure_builtin_jobs)
         if reconcile is not None:
             await reconcile(self)
         await asyncio.to_thread(self.scheduler.resume)
         self.started_at = datetime.now(UTC)
         logger.info("scheduler started (%s)", self.runner_id)
+
+    def _upgrade_triggers(self) -> None:
+        """Give jobs stored with an older trigger class the one this code builds (see
+        `triggers.upgrade`). A run still due stays due; a future next run time is
+        computed again, since the old class may have skipped a slot to reach it."""
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            trigger = triggers.upgrade(job.trigger)
+            if trigger is None:
+                continue
+            changes: dict[str, Any] = {"trigger": trigger}
+            if job.next_run_time is not None and job.next_run_time > now:
+                next_run = trigger.get_next_fire_time(None, now)
+                if next_run is not None:
+                    changes["next_run_time"] = next_run
+            self.scheduler.modify_job(job.id, **changes)
+            logger.info("job %s: trigger %s stored as %s", job.id, job.trigger, trigger)
 
     def _ensure_builtin_jobs(self) -> None:
         from app.tasks.jobs.cleanup import BUILTIN_JOBS

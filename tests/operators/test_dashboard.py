@@ -204,7 +204,7 @@ def test_an_invalid_trigger_shows_the_error_and_saves_nothing(
     page.fill("#cron-expression", "61 * * * *")
     page.click("#save-button")
     expect(page.locator('[data-error-for="trigger.cron.expression"]')).to_contain_text(
-        "the last value (61) is higher than the maximum value (59)"
+        "minute '61': '61' is out of range (values 0-59)"
     )
     expect(page.locator("#preview-list li")).to_have_count(0)
     ARTIFACTS.mkdir(exist_ok=True)

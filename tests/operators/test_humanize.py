@@ -35,8 +35,10 @@ from app.tasks.triggers import CronSpec, DateSpec, IntervalSpec
         (CronSpec(expression="0 9 * * 1-5"), "every weekday (Monday to Friday) at 09:00 UTC"),
         (CronSpec(expression="30 6 * * 0,6"), "every Saturday and Sunday at 06:30 UTC"),
         (CronSpec(expression="0 22 * * 1-5/2"), "every Monday, Wednesday and Friday at 22:00 UTC"),
-        # APScheduler's own numbering: 6 is Sunday.
-        (CronSpec(day_of_week="6", hour=1, minute=0), "every Sunday at 01:00 UTC"),
+        # The fields form numbers weekdays as crontab does: 0 or 7 is Sunday.
+        (CronSpec(day_of_week="6", hour=1, minute=0), "every Saturday at 01:00 UTC"),
+        (CronSpec(day_of_week=0, hour=1, minute=0), "every Sunday at 01:00 UTC"),
+        (CronSpec(day_of_week="7", hour=1, minute=0), "every Sunday at 01:00 UTC"),
         (CronSpec(expression="*/5 * * * *"), "every 5 minutes"),
         (CronSpec(expression="* * * * *"), "every minute"),
         (CronSpec(expression="* * * * * *"), "every second"),
@@ -52,6 +54,53 @@ from app.tasks.triggers import CronSpec, DateSpec, IntervalSpec
         (
             DateSpec(run_date=datetime(2027, 1, 1, 9, 30, tzinfo=UTC)),
             "once, at 2027-01-01 09:30 UTC",
+        ),
+        # In its own time zone, not in UTC.
+        (
+            DateSpec(run_date=datetime(2027, 1, 1, 9, 30, tzinfo=UTC), timezone="Europe/Berlin"),
+            "once, at 2027-01-01 10:30 Europe/Berlin",
+        ),
+        (CronSpec(expression="*/1 * * * *"), "every minute"),
+        (CronSpec(expression="@daily"), "every day at 00:00 UTC"),
+        (CronSpec(expression="0 9,17 * * *"), "every day at 09:00 and 17:00 UTC"),
+        # crontab's rule: both day fields restricted, either one matching is enough.
+        (
+            CronSpec(expression="0 0 1 * 1"),
+            "on the 1st of every month and every Monday at 00:00 UTC",
+        ),
+        (
+            CronSpec(expression="0 0 1,15 * 5"),
+            "on the 1st and 15th of every month and every Friday at 00:00 UTC",
+        ),
+        (
+            CronSpec(day=1, day_of_week="mon", hour=0),
+            ("on the 1st of every month and every Monday at 00:00 UTC"),
+        ),
+        (
+            CronSpec(expression="0 0 1-7 * *"),
+            "on the 1st, 2nd, 3rd, 4th, 5th, 6th and 7th of every month at 00:00 UTC",
+        ),
+        # A field starting with `*` counts as unrestricted, so both must match.
+        (
+            CronSpec(expression="0 0 */10 * 1"),
+            "on the 1st, 11th, 21st and 31st of every month, when that day is also a Monday "
+            "at 00:00 UTC",
+        ),
+        (CronSpec(expression="0 0 30 2 1"), "every Monday in February at 00:00 UTC"),
+        (
+            CronSpec(expression="0 12 1 jan/3 *"),
+            ("on the 1st of January, April, July and October at 12:00 UTC"),
+        ),
+        (CronSpec(expression="*/5 * * * 1"), "every 5 minutes, every Monday (UTC)"),
+        # Minute 56 is followed by minute 0: not "every 7 minutes".
+        (CronSpec(expression="*/7 * * * *"), "cron: minute=*/7 second=0 (UTC)"),
+        (
+            CronSpec(expression="0 3 * * *", jitter=300),
+            "every day at 03:00 UTC, each run up to 300 s late at random",
+        ),
+        (
+            IntervalSpec(minutes=10, jitter=60),
+            "every 10 minutes, each run up to 60 s late at random",
         ),
     ],
 )

@@ -10,7 +10,7 @@
   const STATUSES = ["success", "failed", "timeout", "running", "missed", "skipped", "interrupted"];
   const TRIGGER_TYPES = ["interval", "cron", "date"];
   const INTERVAL_UNITS = ["weeks", "days", "hours", "minutes", "seconds"];
-  const CRON_FIELDS = ["year", "month", "day", "week", "day_of_week", "hour", "minute", "second"];
+  const CRON_FIELDS = ["month", "day", "day_of_week", "hour", "minute", "second"];
   const SHARED_TRIGGER_FIELDS = ["timezone", "start_date", "end_date", "jitter"];
 
   const state = {
