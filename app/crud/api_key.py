@@ -43,7 +43,7 @@ async def list_with_users(
         .limit(limit)
         .offset(offset)
     )
-    return [(key, email) for key, email in rows.tuples()], int(total)
+    return [(key, email) for key, email in rows], int(total)
 
 
 async def revoke(db: AsyncSession, key: ApiKey, now: datetime) -> None:
