@@ -90,14 +90,16 @@ async def test_a_key_is_shown_once_and_listed_without_it(
     )
 
     key = created["key"]
-    assert key.startswith("rbk_") and len(key) >= 4 + 43
+    assert key.startswith("rbk_")
+    assert len(key) >= 4 + 43
     assert created["prefix"] == key[:12]
     assert created["name"] == "nightly export"
     assert created["role"] == "operator"
     assert created["user_id"] == user["id"]
     assert created["user_email"] == "boss@example.com"
     assert datetime.fromisoformat(created["expires_at"]) == expires
-    assert created["last_used_at"] is None and created["revoked_at"] is None
+    assert created["last_used_at"] is None
+    assert created["revoked_at"] is None
     items = await listed(client, headers)
     assert [i["id"] for i in items] == [created["id"]]
     assert "key" not in items[0]
@@ -370,9 +372,7 @@ async def test_a_superuser_s_key_has_no_superuser_powers(
         headers=as_key,
         json={"email": "root2@example.com", "password": "long-enough-pw", "is_superuser": True},
     )
-    changed = await client.patch(
-        f"{USERS}/{target['id']}", headers=as_key, json={"full_name": "x"}
-    )
+    changed = await client.patch(f"{USERS}/{target['id']}", headers=as_key, json={"full_name": "x"})
     own = await client.patch(f"{USERS}/{me['id']}", headers=as_key, json={"full_name": "x"})
 
     for response in (made, changed, own):

@@ -693,7 +693,8 @@ async def test_an_unknown_role_is_422_and_changes_nothing(
 ) -> None:
     user, _ = await make_user(role="viewer")
 
-    updated = await client.patch(f"{USERS}/{user['id']}", headers=admin_headers, json={"role": role})
+    path = f"{USERS}/{user['id']}"
+    updated = await client.patch(path, headers=admin_headers, json={"role": role})
     created = await create(client, admin_headers, email="odd@example.com", role=role)
 
     assert error_fields(updated) == {"role"}
@@ -753,13 +754,14 @@ async def test_only_a_superuser_makes_or_changes_superusers(
     admin, headers = await make_user(role="admin")
     root, _ = await make_user(superuser=True)
 
+    root_path = f"{USERS}/{root['id']}"
     attempts = [
         await create(client, headers, email="root2@example.com", is_superuser=True),
         await client.patch(f"{USERS}/{admin['id']}", headers=headers, json={"is_superuser": True}),
-        await client.patch(f"{USERS}/{root['id']}", headers=headers, json={"full_name": "x"}),
-        await client.patch(f"{USERS}/{root['id']}", headers=headers, json={"is_active": False}),
-        await client.patch(f"{USERS}/{root['id']}", headers=headers, json={"password": "new-pw-123"}),
-        await client.delete(f"{USERS}/{root['id']}", headers=headers),
+        await client.patch(root_path, headers=headers, json={"full_name": "x"}),
+        await client.patch(root_path, headers=headers, json={"is_active": False}),
+        await client.patch(root_path, headers=headers, json={"password": "new-pw-123"}),
+        await client.delete(root_path, headers=headers),
     ]
 
     for response in attempts:
