@@ -68,7 +68,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/tasks/{job_id}/pause"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
-    ("POST", "/api/v1/tasks"): Endpoint("admin", lambda caller, tmp: job_body(f"new-{caller}", tmp)),
+    ("POST", "/api/v1/tasks"): Endpoint("admin", lambda who, tmp: job_body(f"new-{who}", tmp)),
     ("PATCH", "/api/v1/tasks/{job_id}"): Endpoint("admin", lambda caller, tmp: {"name": "renamed"}),
     ("DELETE", "/api/v1/tasks/{job_id}"): Endpoint("admin"),
 }
