@@ -75,7 +75,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
 
 
 def task_endpoints(app: FastAPI) -> set[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in iter_route_contexts(app.routes):
         if route.path and (route.path == TASKS or route.path.startswith(TASKS + "/")):
             found.update((method, route.path) for method in route.methods or ())
