@@ -69,7 +69,8 @@ def sign_in(
 
 def make_user(server: LiveServer, role: str | None) -> str:
     email = f"{role or 'owner'}.user@example.com"
-    created = server.api("POST", "/users", json={"email": email, "password": PASSWORD, "role": role})
+    body = {"email": email, "password": PASSWORD, "role": role}
+    created = server.api("POST", "/users", json=body)
     assert created.status_code == 201, created.text
     return email
 
