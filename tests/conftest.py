@@ -182,7 +182,11 @@ async def make_user(client: httpx.AsyncClient, admin_headers: dict[str, str]) ->
     """Create a user through the API and return `(user_json, auth_headers)`."""
 
     async def make(
-        email: str | None = None, *, superuser: bool = False, active: bool = True
+        email: str | None = None,
+        *,
+        superuser: bool = False,
+        active: bool = True,
+        role: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
         response = await client.post(
@@ -193,6 +197,7 @@ async def make_user(client: httpx.AsyncClient, admin_headers: dict[str, str]) ->
                 "password": PASSWORD,
                 "is_superuser": superuser,
                 "is_active": True,
+                "role": role,
             },
         )
         assert response.status_code == 201, response.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -16,7 +16,9 @@ from app.core.email import EmailSender
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.crud import user as user_crud
 from app.db.session import Database, committed, run_undo
-from app.models.user import User
+from app.models.user import Role, User
+from app.services import api_key as api_key_service
+from app.services.auth import Principal
 from app.tasks.client import SchedulerClient
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -115,7 +117,7 @@ IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
-def get_access_claims(tokens: AccessTokensDep, token: TokenDep) -> security.AccessClaims:
+def _access_claims(tokens: security.AccessTokens, token: str | None) -> security.AccessClaims:
     if not token:
         raise Unauthorized("Not authenticated")
     claims = tokens.verify(token)
@@ -124,10 +126,19 @@ def get_access_claims(tokens: AccessTokensDep, token: TokenDep) -> security.Acce
     return claims
 
 
-AccessClaimsDep = Annotated[security.AccessClaims, Depends(get_access_claims)]
-
-
-async def get_current_user(db: SessionDep, claims: AccessClaimsDep) -> User:
+async def get_principal(
+    db: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    tokens: AccessTokensDep,
+    address: ClientAddressDep,
+    token: TokenDep,
+) -> Principal:
+    """Whoever the bearer token stands for: an API key (told apart by its prefix) or an
+    access token."""
+    if token and security.is_api_key(token):
+        return await api_key_service.authenticate(db, database, settings, token, address=address)
+    claims = _access_claims(tokens, token)
     user = await user_crud.get(db, claims.user_id)
     if user is None:
         raise Unauthorized("User no longer exists")
@@ -135,16 +146,42 @@ async def get_current_user(db: SessionDep, claims: AccessClaimsDep) -> User:
         raise Unauthorized("Inactive user")
     if claims.version != user.token_version:
         raise Unauthorized("This session has ended; please log in again")
-    return user
+    return Principal.signed_in(user, claims.family_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_signed_in(principal: PrincipalDep) -> Principal:
+    """A user signed in with a password. API keys are for the task system and the admin
+    API: refused here, a key cannot reach its user's bot configs, nor a superuser's
+    view of everyone's."""
+    if principal.api_key is not None:
+        raise Forbidden("API keys are accepted by the task and admin API only; sign in")
+    return principal
+
+
+SignedIn = Annotated[Principal, Depends(get_signed_in)]
+
+
+async def get_current_user(principal: SignedIn) -> User:
+    return principal.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_current_superuser(user: CurrentUser) -> User:
-    if not user.is_superuser:
-        raise Forbidden("Superuser privileges required")
-    return user
+def _at_least(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(f"This needs the {role} role or higher")
+        return principal
+
+    return check
 
 
-SuperUser = Annotated[User, Depends(get_current_superuser)]
+# "At least this role": a superuser is an admin; a key acts with its own role, capped at
+# its user's.
+Viewer = Annotated[Principal, Depends(_at_least(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(_at_least(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(_at_least(Role.ADMIN))]

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(default=100, ge=1)
     LOGIN_THROTTLE_WINDOW_SECONDS: float = Field(default=900.0, gt=0)
     PASSWORD_RESET_MAX_PER_EMAIL: int = Field(default=3, ge=1)
+    # Requests with an unknown, revoked or expired API key allowed per client address in
+    # one window; past it, every API key from that address answers 429 until it ends.
+    API_KEY_MAX_FAILURES_PER_ADDRESS: int = Field(default=20, ge=1)
+    API_KEY_THROTTLE_WINDOW_SECONDS: float = Field(default=900.0, gt=0)
     PASSWORD_RESET_THROTTLE_WINDOW_SECONDS: float = Field(default=3600.0, gt=0)
 
     # Checked here so a bad value is reported by its setting's name before anything starts.

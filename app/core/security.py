@@ -140,6 +140,23 @@ def new_opaque_token() -> str:
 
 
 def hash_opaque_token(token: str) -> str:
-    """Refresh and reset tokens are stored as SHA-256: they are long random strings, so a
-    fast hash is enough and lets us look them up by value."""
+    """Refresh and reset tokens and API keys are stored as SHA-256: they are long random
+    strings, so a fast hash is enough and lets us look them up by value."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Marks an API key, so that the bearer header can carry either a key or an access token
+# (a JWT never starts with it: its first segment is base64 of `{"`).
+API_KEY_PREFIX = "rbk_"
+# How much of a key is kept in clear and shown, to tell keys apart: the prefix and 8
+# random characters.
+API_KEY_SHOWN_LENGTH = len(API_KEY_PREFIX) + 8
+
+
+def new_api_key() -> str:
+    """A key with 256 random bits."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith(API_KEY_PREFIX)

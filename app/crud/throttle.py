@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,22 @@ async def hit(
     ).returning(ThrottleCounter.attempts, ThrottleCounter.window_ends_at)
     attempts, window_ends_at = (await db.execute(statement)).one()
     return int(attempts), window_ends_at
+
+
+async def current(
+    db: AsyncSession, scope: ThrottleScope, key_hash: str, now: datetime
+) -> tuple[int, datetime] | None:
+    """The attempts counted in the window running now, and when it ends (None: none)."""
+    row = (
+        await db.execute(
+            select(ThrottleCounter.attempts, ThrottleCounter.window_ends_at).where(
+                ThrottleCounter.scope == scope,
+                ThrottleCounter.key_hash == key_hash,
+                ThrottleCounter.window_ends_at > now,
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (int(row[0]), row[1])
 
 
 async def take_back(

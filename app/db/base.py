@@ -1,6 +1,7 @@
 """Every model, imported so `Base.metadata` is complete (Alembic and tests use it)."""
 
 from app.db.base_class import Base
+from app.models.api_key import ApiKey
 from app.models.audit import AuditEntry
 from app.models.bot_config import BotConfig
 from app.models.instance_secret import InstanceSecret
@@ -15,6 +16,7 @@ from app.models.user import User
 
 __all__ = [
     "APSchedulerJob",
+    "ApiKey",
     "AuditEntry",
     "Base",
     "BotConfig",

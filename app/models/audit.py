@@ -44,6 +44,11 @@ class AuditEntry(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     actor_email: Mapped[str] = mapped_column(String(320))
+    # Set when the actor used an API key: the key, and its name copied like the email.
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
+    )
+    api_key_name: Mapped[str | None] = mapped_column(String(100))
     action: Mapped[AuditAction] = mapped_column(str_enum(AuditAction))
     source: Mapped[AuditSource] = mapped_column(str_enum(AuditSource), default=AuditSource.TASKS)
     job_id: Mapped[str] = mapped_column(String(191))

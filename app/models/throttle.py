@@ -14,6 +14,7 @@ class ThrottleScope(enum.StrEnum):
     LOGIN_ACCOUNT = "login_account"
     LOGIN_ADDRESS = "login_address"
     PASSWORD_RESET = "password_reset"
+    API_KEY_ADDRESS = "api_key_address"
 
 
 class ThrottleCounter(Base):

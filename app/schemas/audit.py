@@ -20,6 +20,9 @@ class AuditEntryPublic(BaseModel):
     created_at: datetime
     actor_id: int | None
     actor_email: str
+    # The API key the actor used, if any (its name is kept after the key is gone).
+    api_key_id: int | None = None
+    api_key_name: str | None = None
     action: AuditAction
     source: AuditSource
     job_id: str

@@ -4,7 +4,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
+from app.models.user import Role
 from app.schemas.auth import PASSWORD_MIN_LENGTH
+
+ROLE_DESCRIPTION = (
+    "The user's role in the task system: viewer, operator or admin; null for a bot owner "
+    "(a superuser is an admin whatever this says)."
+)
 
 
 class UserCreate(BaseModel):
@@ -15,6 +21,7 @@ class UserCreate(BaseModel):
     full_name: str | None = Field(default=None, max_length=255)
     is_active: StrictBool = True
     is_superuser: StrictBool = False
+    role: Role | None = Field(default=None, description=ROLE_DESCRIPTION)
 
 
 class UserUpdateMe(BaseModel):
@@ -33,6 +40,7 @@ class UserUpdateMe(BaseModel):
 class UserUpdate(UserUpdateMe):
     is_active: StrictBool | None = None
     is_superuser: StrictBool | None = None
+    role: Role | None = Field(default=None, description=ROLE_DESCRIPTION)
 
 
 class UserPublic(BaseModel):
@@ -43,5 +51,6 @@ class UserPublic(BaseModel):
     full_name: str | None
     is_active: bool
     is_superuser: bool
+    role: Role | None
     created_at: datetime
     updated_at: datetime

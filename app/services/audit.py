@@ -26,6 +26,7 @@ from app.models.user import User
 from app.schemas.audit import AuditEntryPublic
 from app.schemas.common import Page
 from app.schemas.task import JobInfo
+from app.services.auth import Principal
 from app.tasks.jobs.scraping import bot_job_id
 
 # What defines a job and its state; the rest of `JobInfo` is derived or APScheduler's.
@@ -78,17 +79,21 @@ async def record(
 
 
 def intent(
-    actor: User,
+    actor: Principal,
     action: AuditAction,
     job_id: str,
     *,
     before: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
-    """The entry of a change the leader is asked to apply, for `SchedulerClient.submit`."""
+    """The entry of a change the leader is asked to apply, for `SchedulerClient.submit`.
+    It names the user, and the API key when the change was asked for with one."""
+    key = actor.api_key
     return {
-        "actor_id": actor.id,
-        "actor_email": actor.email,
+        "actor_id": actor.user.id,
+        "actor_email": actor.user.email,
+        "api_key_id": key.id if key is not None else None,
+        "api_key_name": key.name if key is not None else None,
         "action": action.value,
         "source": AuditSource.TASKS.value,
         "job_id": job_id,

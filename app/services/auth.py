@@ -1,5 +1,5 @@
-"""Login, refresh-token rotation, password reset, the throttles on guessing, and ending
-a user's sessions."""
+"""Who is asking (`Principal`), login, refresh-token rotation, password reset, the
+throttles on guessing, and ending a user's sessions."""
 
 from __future__ import annotations
 
@@ -21,11 +21,42 @@ from app.crud import throttle as throttle_crud
 from app.crud import token as token_crud
 from app.crud import user as user_crud
 from app.db.session import Database
+from app.models.api_key import ApiKey
 from app.models.throttle import ThrottleScope
-from app.models.user import User
+from app.models.user import Role, User
 from app.schemas.auth import TokenPair
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: a user signed in with a password (`family_id` names the
+    login), or a script holding an API key, which acts as the key's user with the key's
+    role capped at that user's role now."""
+
+    user: User
+    role: Role | None
+    family_id: str | None = None
+    api_key: ApiKey | None = None
+
+    @classmethod
+    def signed_in(cls, user: User, family_id: str) -> Principal:
+        return cls(user=user, role=user.task_role, family_id=family_id)
+
+    @classmethod
+    def with_key(cls, key: ApiKey, user: User) -> Principal:
+        ceiling = user.task_role
+        role = None if ceiling is None else min(key.role, ceiling, key=lambda r: r.rank)
+        return cls(user=user, role=role, api_key=key)
+
+    @property
+    def is_superuser(self) -> bool:
+        # A key carries a role and nothing more: not a superuser's other powers.
+        return self.api_key is None and self.user.is_superuser
+
+    def has_role(self, needed: Role) -> bool:
+        return self.role is not None and self.role.rank >= needed.rank
 
 
 class RefreshTokenReused(Unauthorized):

@@ -16,7 +16,6 @@ from app.crud import task_execution as execution_crud
 from app.models.audit import AuditAction
 from app.models.scheduler import APSchedulerJob
 from app.models.task_execution import ExecutionStatus
-from app.models.user import User
 from app.schemas.task import (
     JobActionResponse,
     JobCreate,
@@ -30,6 +29,7 @@ from app.schemas.task import (
     TriggerPreviewResponse,
 )
 from app.services import audit as audit_service
+from app.services.auth import Principal
 from app.tasks import humanize, triggers
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs.cleanup import BUILTIN_JOB_IDS
@@ -174,7 +174,7 @@ async def create_job(
     db: AsyncSession,
     client: SchedulerClient,
     data: JobCreate,
-    actor: User,
+    actor: Principal,
     reason: str | None = None,
 ) -> JobInfo:
     """`reason` from the body wins over one given beside it (the query string)."""
@@ -201,7 +201,7 @@ async def update_job(
     client: SchedulerClient,
     job_id: str,
     data: JobUpdate,
-    actor: User,
+    actor: Principal,
     reason: str | None = None,
 ) -> JobInfo:
     current = await _load(db, job_id)
@@ -245,7 +245,7 @@ async def job_action(
     client: SchedulerClient,
     job_id: str,
     action: str,
-    actor: User,
+    actor: Principal,
     reason: str | None = None,
 ) -> JobActionResponse:
     current = await _load(db, job_id)

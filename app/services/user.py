@@ -1,29 +1,44 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.crud import bot_config as bot_config_crud
 from app.crud import user as user_crud
 from app.db.session import Database
 from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdate, UserUpdateMe
 from app.services import auth as auth_service
+from app.services.auth import Principal
 from app.tasks.client import SchedulerClient
 
 logger = logging.getLogger(__name__)
 
 EMAIL_TAKEN = "A user with this email already exists"
 LAST_SUPERUSER = "The last active superuser cannot be demoted or deactivated"
+SUPERUSERS_ONLY = "Only a superuser can make superusers or change a superuser's account"
 
 
-async def create_user(db: AsyncSession, data: UserCreate) -> User:
+def _check_superuser_rights(caller: Principal, target: User | None, grants: bool) -> None:
+    """An admin manages users, but superusers are for superusers to make and change: an
+    admin (or any API key) that could would be a superuser in all but name."""
+    if caller.is_superuser:
+        return
+    if grants or (target is not None and target.is_superuser):
+        raise Forbidden(SUPERUSERS_ONLY)
+
+
+async def create_user(db: AsyncSession, caller: Principal, data: UserCreate) -> User:
+    _check_superuser_rights(caller, None, grants=data.is_superuser)
+    return await _create(db, data)
+
+
+async def _create(db: AsyncSession, data: UserCreate) -> User:
     if await user_crud.get_by_email(db, data.email) is not None:
         raise Conflict(EMAIL_TAKEN)
     try:
@@ -34,6 +49,7 @@ async def create_user(db: AsyncSession, data: UserCreate) -> User:
             full_name=data.full_name,
             is_active=data.is_active,
             is_superuser=data.is_superuser,
+            role=data.role,
         )
     except IntegrityError:
         # A concurrent request took the email between the check and the insert; the
@@ -48,37 +64,33 @@ async def get_user(db: AsyncSession, user_id: int) -> User:
     return user
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who asks for a change: the user, the login their access token belongs to, and
-    where the request comes from (for the password throttle)."""
-
-    user: User
-    family_id: str
-    address: str
-
-
 async def update_user(
     db: AsyncSession,
     database: Database,
     settings: Settings,
-    caller: Caller,
+    caller: Principal,
     user: User,
     data: UserUpdate | UserUpdateMe,
+    *,
+    address: str,
 ) -> User:
-    """Change a user (the caller's own account, or anyone's for a superuser).
+    """Change a user (the caller's own account, or anyone's for an admin; a superuser's
+    only for a superuser). `address` is the caller's, for the password throttle.
 
     Changing one's own email or password needs `current_password`. A new password, a
     deactivation and a demotion end the user's sessions; after a change of one's own
-    password the caller's login goes on (its access token must be refreshed)."""
+    password the caller's login goes on (its access token must be refreshed). A new
+    role takes effect at the user's next request, through keys too."""
     values = data.model_dump(exclude_unset=True, exclude={"current_password"})
-    values = {k: v for k, v in values.items() if v is not None or k == "full_name"}
+    # Null clears these; elsewhere it means "unchanged".
+    values = {k: v for k, v in values.items() if v is not None or k in ("full_name", "role")}
     is_self = user.id == caller.user.id
+    _check_superuser_rights(caller, user, grants=values.get("is_superuser") is True)
     if data.current_password is not None or (
         is_self and ("email" in values or "password" in values)
     ):
         await auth_service.confirm_current_password(
-            database, settings, caller.user, data.current_password, address=caller.address
+            database, settings, caller.user, data.current_password, address=address
         )
     if "email" in values:
         values["email"] = values["email"].lower()
@@ -112,11 +124,17 @@ async def update_user(
     return user
 
 
-async def delete_user(db: AsyncSession, scheduler: SchedulerClient, user: User) -> None:
-    """The user's bot configs go with the user (ON DELETE CASCADE); their scraping jobs
-    are removed first, so no job is left running for a config that no longer exists."""
+async def delete_user(
+    db: AsyncSession, scheduler: SchedulerClient, caller: Principal, user: User
+) -> None:
+    """The user's bot configs and API keys go with the user (ON DELETE CASCADE); their
+    scraping jobs are removed first, so no job is left running for a config that no
+    longer exists."""
     from app.services.bot_config import sync_job
 
+    if user.id == caller.user.id:
+        raise Conflict("You cannot delete your own account")
+    _check_superuser_rights(caller, user, grants=False)
     for config in await bot_config_crud.list_auto_scrape(db, owner_id=user.id):
         await sync_job(
             scheduler, config.id, enabled=False, interval_hours=config.scrape_interval_hours
@@ -130,7 +148,7 @@ async def ensure_superuser(db: AsyncSession, email: str, password: str) -> tuple
     existing = await user_crud.get_by_email(db, email)
     if existing is not None:
         return existing, False
-    user = await create_user(
+    user = await _create(
         db, UserCreate(email=email, password=password, is_superuser=True, is_active=True)
     )
     logger.info("created superuser %s", email)

@@ -1,4 +1,5 @@
-"""`/users`: one's own account, and user management for superusers."""
+"""`/users`: one's own account, and user management for admins (superusers are admins;
+only they make and change superusers)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ PUBLIC_FIELDS = {
     "full_name",
     "is_active",
     "is_superuser",
+    "role",
     "created_at",
     "updated_at",
 }
@@ -127,7 +129,7 @@ async def test_update_me_validates_input(
 
 # --- access control ------------------------------------------------------------------
 
-SUPERUSER_ROUTES = [
+ADMIN_ROUTES = [
     ("GET", USERS),
     ("POST", USERS),
     ("GET", f"{USERS}/{{id}}"),
@@ -144,23 +146,25 @@ def _body(method: str) -> dict[str, Any] | None:
     return None
 
 
-@pytest.mark.parametrize(("method", "path"), SUPERUSER_ROUTES)
-async def test_superuser_routes_are_403_for_regular_users(
+@pytest.mark.parametrize("role", [None, "viewer", "operator"])
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+async def test_admin_routes_are_403_for_other_users(
     client: httpx.AsyncClient,
     admin_headers: dict[str, str],
     make_user: MakeUser,
     method: str,
     path: str,
+    role: str | None,
 ) -> None:
     target, _ = await make_user()
-    _, headers = await make_user()
+    _, headers = await make_user(role=role)
 
     response = await client.request(
         method, path.format(id=target["id"]), headers=headers, json=_body(method)
     )
 
     assert response.status_code == 403, response.text
-    assert isinstance(response.json()["detail"], str)
+    assert response.json()["detail"] == "This needs the admin role or higher"
     # Nothing happened to the target.
     unchanged = await client.get(f"{USERS}/{target['id']}", headers=admin_headers)
     assert unchanged.json() == target
@@ -168,7 +172,7 @@ async def test_superuser_routes_are_403_for_regular_users(
     assert "someone@example.com" not in emails
 
 
-@pytest.mark.parametrize(("method", "path"), [*SUPERUSER_ROUTES, ("GET", ME), ("PATCH", ME)])
+@pytest.mark.parametrize(("method", "path"), [*ADMIN_ROUTES, ("GET", ME), ("PATCH", ME)])
 async def test_user_routes_are_401_without_a_token(
     client: httpx.AsyncClient, make_user: MakeUser, method: str, path: str
 ) -> None:
@@ -631,11 +635,145 @@ async def test_unknown_fields_are_refused(
     path: str,
 ) -> None:
     user, _ = await make_user()
-    body = {"email": "extra@example.com", "password": PASSWORD, "role": "admin"}
+    body = {"email": "extra@example.com", "password": PASSWORD, "is_admin": True}
 
     response = await client.request(
         method, path.format(id=user["id"]), headers=admin_headers, json=body
     )
 
+    assert error_fields(response) == {"is_admin"}
+    assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).json() == user
+
+
+# --- roles ---------------------------------------------------------------------------
+
+
+async def test_a_role_is_set_shown_and_cleared(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    created = await create(client, admin_headers, email="ops@example.com", role="operator")
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert user["role"] == "operator"
+    me = await client.get(ME, headers=bearer(await login(client, "ops@example.com")))
+    assert me.json()["role"] == "operator"
+
+    for role in ("viewer", "admin", None):
+        changed = await client.patch(
+            f"{USERS}/{user['id']}", headers=admin_headers, json={"role": role}
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["role"] == role
+        stored = await client.get(f"{USERS}/{user['id']}", headers=admin_headers)
+        assert stored.json()["role"] == role
+    # Leaving the role out leaves it as it is.
+    named = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"role": "viewer"}
+    )
+    renamed = await client.patch(
+        f"{USERS}/{user['id']}", headers=admin_headers, json={"full_name": "Ops"}
+    )
+    assert named.json()["role"] == renamed.json()["role"] == "viewer"
+
+
+async def test_users_have_no_role_unless_given_one(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    user, headers = await make_user()
+    assert user["role"] is None
+    assert (await client.get(ME, headers=headers)).json()["role"] is None
+    # The first superuser too: a superuser is an admin whatever its role says.
+    assert (await client.get(ME, headers=admin_headers)).json()["role"] is None
+    assert (await client.get(USERS, headers=admin_headers)).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["superuser", "Admin", "", 1, True, ["admin"]])
+async def test_an_unknown_role_is_422_and_changes_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser, role: Any
+) -> None:
+    user, _ = await make_user(role="viewer")
+
+    path = f"{USERS}/{user['id']}"
+    updated = await client.patch(path, headers=admin_headers, json={"role": role})
+    created = await create(client, admin_headers, email="odd@example.com", role=role)
+
+    assert error_fields(updated) == {"role"}
+    assert error_fields(created) == {"role"}
+    assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).json() == user
+    emails = [u["email"] for u in (await client.get(USERS, headers=admin_headers)).json()["items"]]
+    assert "odd@example.com" not in emails
+
+
+@pytest.mark.parametrize("role", [None, "viewer", "operator", "admin"])
+async def test_nobody_sets_their_own_role_through_me(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser, role: str | None
+) -> None:
+    user, headers = await make_user(role=role)
+
+    response = await client.patch(ME, headers=headers, json={"role": "admin"})
+
     assert error_fields(response) == {"role"}
     assert (await client.get(f"{USERS}/{user['id']}", headers=admin_headers)).json() == user
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+async def test_a_non_admin_cannot_set_roles(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser, role: str
+) -> None:
+    me, headers = await make_user(role=role)
+    other, _ = await make_user()
+
+    for target in (me, other):
+        response = await client.patch(
+            f"{USERS}/{target['id']}", headers=headers, json={"role": "admin"}
+        )
+        assert response.status_code == 403, response.text
+        assert response.json()["detail"] == "This needs the admin role or higher"
+        unchanged = await client.get(f"{USERS}/{target['id']}", headers=admin_headers)
+        assert unchanged.json() == target
+
+
+async def test_an_admin_manages_users_and_roles(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    _, headers = await make_user(role="admin")
+
+    created = await create(client, headers, email="new@example.com", role="viewer")
+    assert created.status_code == 201, created.text
+    new = created.json()
+    promoted = await client.patch(f"{USERS}/{new['id']}", headers=headers, json={"role": "admin"})
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["role"] == "admin"
+    assert (await client.get(USERS, headers=headers)).json()["total"] == 3
+    assert (await client.delete(f"{USERS}/{new['id']}", headers=headers)).status_code == 204
+
+
+async def test_only_a_superuser_makes_or_changes_superusers(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_user: MakeUser
+) -> None:
+    admin, headers = await make_user(role="admin")
+    root, _ = await make_user(superuser=True)
+
+    root_path = f"{USERS}/{root['id']}"
+    attempts = [
+        await create(client, headers, email="root2@example.com", is_superuser=True),
+        await client.patch(f"{USERS}/{admin['id']}", headers=headers, json={"is_superuser": True}),
+        await client.patch(root_path, headers=headers, json={"full_name": "x"}),
+        await client.patch(root_path, headers=headers, json={"is_active": False}),
+        await client.patch(root_path, headers=headers, json={"password": "new-pw-123"}),
+        await client.delete(root_path, headers=headers),
+    ]
+
+    for response in attempts:
+        assert response.status_code == 403, response.text
+        assert response.json()["detail"] == (
+            "Only a superuser can make superusers or change a superuser's account"
+        )
+    assert (await client.get(f"{USERS}/{root['id']}", headers=admin_headers)).json() == root
+    assert (await client.get(f"{USERS}/{admin['id']}", headers=admin_headers)).json() == admin
+    emails = [u["email"] for u in (await client.get(USERS, headers=admin_headers)).json()["items"]]
+    assert "root2@example.com" not in emails
+    assert await login_status(client, root["email"], PASSWORD) == 200
+    # A superuser does all of it.
+    made = await create(client, admin_headers, email="root2@example.com", is_superuser=True)
+    assert made.status_code == 201, made.text

@@ -57,12 +57,22 @@ def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
     assert errors == [], "the page raised JavaScript errors"
 
 
-def sign_in(page: Page, server: LiveServer, fragment: str = "") -> None:
+def sign_in(
+    page: Page, server: LiveServer, fragment: str = "", email: str = "admin@example.com"
+) -> None:
     page.goto(f"{server.url}/dashboard{fragment}")
-    page.fill("input[name=username]", "admin@example.com")
+    page.fill("input[name=username]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
-    expect(page.locator("#who")).to_have_text("admin@example.com")
+    expect(page.locator("#who")).to_have_text(email)
+
+
+def make_user(server: LiveServer, role: str | None) -> str:
+    email = f"{role or 'owner'}.user@example.com"
+    body = {"email": email, "password": PASSWORD, "role": role}
+    created = server.api("POST", "/users", json=body)
+    assert created.status_code == 201, created.text
+    return email
 
 
 def job_row(page: Page, job_id: str) -> Locator:
@@ -355,3 +365,75 @@ def test_a_password_reset_through_the_reset_page(page: Page, live_server: LiveSe
     page.click("#reset-form button[type=submit]")
     expect(page.locator("#token-error")).to_contain_text("invalid, used or expired")
     expect(page.locator("input[name=token]")).to_be_visible()
+
+
+# --- what each role is offered -------------------------------------------------------
+
+JOB_ACTIONS = ("pause", "run", "edit", "delete")
+
+
+def offered(scope: Locator) -> set[str]:
+    return {a for a in JOB_ACTIONS if scope.locator(f"[data-action={a}]").count()}
+
+
+def expect_shown(locator: Locator, shown: bool) -> None:
+    if shown:
+        expect(locator).to_be_visible()
+    else:
+        expect(locator).to_be_hidden()
+
+
+@pytest.mark.parametrize(
+    ("role", "actions"),
+    [
+        ("viewer", set()),
+        ("operator", {"pause", "run"}),
+        ("admin", {"pause", "run", "edit", "delete"}),
+    ],
+)
+def test_each_role_is_offered_only_what_it_may_do(
+    page: Page, live_server: LiveServer, role: str, actions: set[str]
+) -> None:
+    sign_in(page, live_server, email=make_user(live_server, role))
+    expect(page.locator("#who-role")).to_have_text(role)
+    row = job_row(page, "cleanup_tokens")
+    expect(row.locator(".state")).to_have_text("active")
+    assert offered(row) == actions
+    may_create = role == "admin"
+    expect_shown(page.locator("#nav-new"), may_create)
+    assert page.locator("#main a[href='#/new']").count() == (1 if may_create else 0)
+    expect_shown(page.locator("#reason"), role != "viewer")
+
+    row.locator("a.job-name").click()
+    header = page.locator("#job-header")
+    expect(page.locator("#job-title")).to_have_text("Clean up expired tokens")
+    assert offered(header) == actions
+    # Only admins reach the form; the others are sent back to the job.
+    page.goto(f"{live_server.url}/dashboard#/jobs/cleanup_tokens/edit")
+    if may_create:
+        expect(page.locator("#save-button")).to_be_visible()
+    else:
+        expect(page.locator("#job-title")).to_have_text("Clean up expired tokens")
+        expect(page.locator("#save-button")).to_have_count(0)
+
+
+def test_an_operator_pauses_from_the_dashboard(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, email=make_user(live_server, "operator"))
+    page.fill("#reason", "quiet hours")
+    job_row(page, "cleanup_sessions").locator("[data-action=pause]").click()
+    expect(job_row(page, "cleanup_sessions").locator(".state")).to_have_text("paused")
+    [entry, *_] = live_server.api("GET", "/tasks/cleanup_sessions/audit").json()["items"]
+    assert (entry["action"], entry["actor_email"], entry["reason"]) == (
+        "pause",
+        "operator.user@example.com",
+        "quiet hours",
+    )
+
+
+def test_a_bot_owner_is_told_the_dashboard_is_not_for_them(
+    page: Page, live_server: LiveServer
+) -> None:
+    sign_in(page, live_server, email=make_user(live_server, None))
+    expect(page.locator("#main .error")).to_contain_text("this account has none")
+    expect(page.locator("#jobs-table")).to_have_count(0)
+    expect(page.locator("#topnav")).to_be_hidden()

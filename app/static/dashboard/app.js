@@ -12,9 +12,13 @@
   const INTERVAL_UNITS = ["weeks", "days", "hours", "minutes", "seconds"];
   const CRON_FIELDS = ["month", "day", "day_of_week", "hour", "minute", "second"];
   const SHARED_TRIGGER_FIELDS = ["timezone", "start_date", "end_date", "jitter"];
+  // Each role may do what the ones before it may. The page only offers what the
+  // signed-in user's role allows; the API enforces it either way.
+  const ROLES = ["viewer", "operator", "admin"];
 
   const state = {
     me: null,
+    role: null, // the user's role in the task system; a superuser is an admin
     timers: [],
     jobsOffset: 0,
     armedDelete: null, // the job whose Delete button asks for confirmation
@@ -222,6 +226,16 @@
     return h("span", { class: `badge ${kind || text}`, text });
   }
 
+  // --- roles ---------------------------------------------------------------------
+
+  function roleOf(me) {
+    return me && me.is_superuser ? "admin" : (me && me.role) || null;
+  }
+
+  function may(needed) {
+    return state.role !== null && ROLES.indexOf(state.role) >= ROLES.indexOf(needed);
+  }
+
   // --- routing -------------------------------------------------------------------
 
   function clearTimers() {
@@ -245,15 +259,21 @@
         return showFatal(errorText(error));
       }
     }
+    state.role = roleOf(state.me);
     showUser();
-    if (!state.me.is_superuser) {
-      return showFatal("The scheduler dashboard is for superusers; this account is not one.");
+    if (!state.role) {
+      return showFatal("The scheduler dashboard is for users with a role in the task system (viewer, operator or admin); this account has none.");
     }
     const hash = location.hash.replace(/^#/, "") || "/";
     let match;
     if (hash === "/" || hash === "") return viewHome();
-    if (hash === "/new") return viewForm(null);
-    if ((match = /^\/jobs\/([^/]+)\/edit$/.exec(hash))) return viewForm(decodeURIComponent(match[1]));
+    if (hash === "/new" && may("admin")) return viewForm(null);
+    if ((match = /^\/jobs\/([^/]+)\/edit$/.exec(hash))) {
+      const jobId = decodeURIComponent(match[1]);
+      if (may("admin")) return viewForm(jobId);
+      location.hash = `#/jobs/${encodeURIComponent(jobId)}`;
+      return undefined;
+    }
     if ((match = /^\/jobs\/([^/]+)$/.exec(hash))) return viewJob(decodeURIComponent(match[1]));
     location.hash = "#/";
     return undefined;
@@ -261,8 +281,10 @@
 
   function showUser() {
     $("#who").textContent = state.me ? state.me.email : "";
+    $("#who-role").textContent = state.me && state.role ? state.role : "";
     $("#logout").hidden = !state.me;
-    $("#topnav").hidden = !(state.me && state.me.is_superuser);
+    $("#topnav").hidden = !(state.me && state.role);
+    $("#nav-new").hidden = !may("admin");
   }
 
   function showFatal(message) {
@@ -272,6 +294,7 @@
   function showLogin(message) {
     clearTimers();
     state.me = null;
+    state.role = null;
     showUser();
     const error = h("p", { class: "error", id: "login-error", text: message || "" });
     const form = h(
@@ -349,13 +372,17 @@
 
   function actionButtons(job, reasonInput, after) {
     const reason = () => (reasonInput && reasonInput.value.trim()) || undefined;
-    const buttons = [
-      job.paused
-        ? h("button", { type: "button", "data-action": "resume", text: "Resume", onclick: () => jobAction(job, "resume", reason(), after) })
-        : h("button", { type: "button", "data-action": "pause", text: "Pause", onclick: () => jobAction(job, "pause", reason(), after) }),
-      h("button", { type: "button", "data-action": "run", text: "Run now", onclick: () => jobAction(job, "run", reason(), after) }),
-      h("a", { class: "button", "data-action": "edit", href: `#/jobs/${encodeURIComponent(job.id)}/edit`, text: "Edit" }),
-    ];
+    const buttons = [];
+    if (may("operator")) {
+      buttons.push(
+        job.paused
+          ? h("button", { type: "button", "data-action": "resume", text: "Resume", onclick: () => jobAction(job, "resume", reason(), after) })
+          : h("button", { type: "button", "data-action": "pause", text: "Pause", onclick: () => jobAction(job, "pause", reason(), after) }),
+        h("button", { type: "button", "data-action": "run", text: "Run now", onclick: () => jobAction(job, "run", reason(), after) }),
+      );
+    }
+    if (!may("admin")) return h("div", { class: "actions" }, buttons);
+    buttons.push(h("a", { class: "button", "data-action": "edit", href: `#/jobs/${encodeURIComponent(job.id)}/edit`, text: "Edit" }));
     if (managed(job)) {
       buttons.push(
         h("button", {
@@ -417,13 +444,14 @@
       type: "text",
       maxlength: 500,
       placeholder: "Reason for changes (optional, kept in the audit log)",
+      hidden: !may("operator"),
     });
     const overview = h("section", { class: "overview", id: "overview" }, h("p", { class: "muted", text: "Loading…" }));
     const jobs = h("section", { class: "panel" },
       h("div", { class: "toolbar" },
         h("h2", { text: "Jobs" }),
         reason,
-        h("a", { class: "button primary", href: "#/new", text: "New job" }),
+        may("admin") ? h("a", { class: "button primary", href: "#/new", text: "New job" }) : null,
       ),
       h("div", { id: "jobs" }, h("p", { class: "muted", text: "Loading…" })),
     );
@@ -565,7 +593,7 @@
     state.expanded = new Map();
     // The reason box stays put while the rest refreshes, so typing in it is not lost.
     const info = h("div", {}, h("p", { class: "muted", text: "Loading…" }));
-    const reason = h("input", { id: "reason", type: "text", maxlength: 500, placeholder: "Reason for changes (optional)" });
+    const reason = h("input", { id: "reason", type: "text", maxlength: 500, placeholder: "Reason for changes (optional)", hidden: !may("operator") });
     const actions = h("div", {});
     const header = h("section", { class: "panel", id: "job-header" }, info, h("div", { class: "toolbar" }, reason, actions));
     const stats = h("section", { class: "cards", id: "job-stats" });
@@ -775,7 +803,7 @@
       body.append(
         h("tr", { class: "audit-entry", "data-action": e.action },
           h("td", { text: fmtTime(e.created_at) }),
-          h("td", { class: "actor", text: e.actor_email }),
+          h("td", { class: "actor", text: e.api_key_name ? `${e.actor_email}, key ${e.api_key_name}` : e.actor_email }),
           h("td", {}, badge(e.action, "info"), e.source === "bot_config" ? h("span", { class: "muted", text: " via bot config" }) : null),
           h("td", { class: "reason", text: e.reason || "" }),
           h("td", {},

@@ -1,4 +1,5 @@
-"""Task admin API (superuser only). Static paths are declared before `/{job_id}`:
+"""Task admin API: reads for viewers, pause, resume and run for operators, the rest for
+admins (`app.api.deps`). Static paths are declared before `/{job_id}`:
 routes match in order, and `/system/stats` would otherwise reach `/{job_id}/stats`."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, status
 
-from app.api.deps import IdPath, SchedulerDep, SessionDep, SuperUser
+from app.api.deps import Admin, IdPath, Operator, SchedulerDep, SessionDep, Viewer
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
@@ -48,7 +49,7 @@ ActionBody = Annotated[JobActionRequest | None, Body()]
 @router.get("")
 async def list_jobs(
     db: SessionDep,
-    _: SuperUser,
+    _: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPage:
@@ -60,40 +61,40 @@ async def list_jobs(
 async def create_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Admin,
     body: JobCreate,
     reason: ReasonQuery = None,
 ) -> JobInfo:
     """Create a job that runs a registered task on a trigger."""
-    return await task_service.create_job(db, scheduler, body, user, reason)
+    return await task_service.create_job(db, scheduler, body, actor, reason)
 
 
 @router.get("/system/stats")
-async def system_stats(db: SessionDep, scheduler: SchedulerDep, _: SuperUser) -> SystemStats:
+async def system_stats(db: SessionDep, scheduler: SchedulerDep, _: Viewer) -> SystemStats:
     """Job counts (paused ones too), the scheduler leader, and recent outcomes."""
     return await task_service.system_stats(db, scheduler)
 
 
 @router.get("/registry")
-async def list_registered_tasks(_: SuperUser) -> list[TaskInfo]:
+async def list_registered_tasks(_: Viewer) -> list[TaskInfo]:
     """The tasks a job can run, with the JSON schema of their params."""
     return task_service.list_tasks()
 
 
 @router.post("/preview")
-async def preview_trigger(_: SuperUser, body: TriggerPreview) -> TriggerPreviewResponse:
+async def preview_trigger(_: Viewer, body: TriggerPreview) -> TriggerPreviewResponse:
     """The next fire times of a trigger, validated as job creation validates it."""
     return task_service.preview(body)
 
 
 @router.get("/executions/{execution_id}", response_model=TaskExecutionDetail)
-async def get_execution(db: SessionDep, _: SuperUser, execution_id: IdPath) -> TaskExecution:
+async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecution:
     """One run, with its traceback."""
     return await TaskManager(db).get_execution(execution_id)
 
 
 @router.get("/{job_id}")
-async def get_job(db: SessionDep, _: SuperUser, job_id: JobId) -> JobInfo:
+async def get_job(db: SessionDep, _: Viewer, job_id: JobId) -> JobInfo:
     return await task_service.get_job(db, job_id)
 
 
@@ -101,26 +102,26 @@ async def get_job(db: SessionDep, _: SuperUser, job_id: JobId) -> JobInfo:
 async def update_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Admin,
     job_id: JobId,
     body: JobUpdate,
     reason: ReasonQuery = None,
 ) -> JobInfo:
     """Change a job. Its schedule moves only if its trigger changes; paused stays paused."""
-    return await task_service.update_job(db, scheduler, job_id, body, user, reason)
+    return await task_service.update_job(db, scheduler, job_id, body, actor, reason)
 
 
 @router.delete("/{job_id}")
 async def delete_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Admin,
     job_id: JobId,
     reason: ReasonQuery = None,
     body: ActionBody = None,
 ) -> JobActionResponse:
     return await task_service.job_action(
-        db, scheduler, job_id, "remove", user, body.reason if body and body.reason else reason
+        db, scheduler, job_id, "remove", actor, body.reason if body and body.reason else reason
     )
 
 
@@ -128,13 +129,13 @@ async def delete_job(
 async def pause_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Operator,
     job_id: JobId,
     reason: ReasonQuery = None,
     body: ActionBody = None,
 ) -> JobActionResponse:
     return await task_service.job_action(
-        db, scheduler, job_id, "pause", user, body.reason if body and body.reason else reason
+        db, scheduler, job_id, "pause", actor, body.reason if body and body.reason else reason
     )
 
 
@@ -142,13 +143,13 @@ async def pause_job(
 async def resume_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Operator,
     job_id: JobId,
     reason: ReasonQuery = None,
     body: ActionBody = None,
 ) -> JobActionResponse:
     return await task_service.job_action(
-        db, scheduler, job_id, "resume", user, body.reason if body and body.reason else reason
+        db, scheduler, job_id, "resume", actor, body.reason if body and body.reason else reason
     )
 
 
@@ -156,7 +157,7 @@ async def resume_job(
 async def run_job(
     db: SessionDep,
     scheduler: SchedulerDep,
-    user: SuperUser,
+    actor: Operator,
     job_id: JobId,
     reason: ReasonQuery = None,
     body: ActionBody = None,
@@ -164,14 +165,14 @@ async def run_job(
     """Run now, through the scheduler (recorded as `manual`; 409 if already running at
     its instance limit). The schedule does not move."""
     return await task_service.job_action(
-        db, scheduler, job_id, "run", user, body.reason if body and body.reason else reason
+        db, scheduler, job_id, "run", actor, body.reason if body and body.reason else reason
     )
 
 
 @router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
 async def list_executions(
     db: SessionDep,
-    _: SuperUser,
+    _: Viewer,
     job_id: JobId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -183,14 +184,14 @@ async def list_executions(
 
 
 @router.get("/{job_id}/stats")
-async def job_stats(db: SessionDep, _: SuperUser, job_id: JobId) -> JobStatsResponse:
+async def job_stats(db: SessionDep, _: Viewer, job_id: JobId) -> JobStatsResponse:
     return await TaskManager(db).get_job_stats(job_id)
 
 
 @router.get("/{job_id}/audit")
 async def job_audit(
     db: SessionDep,
-    _: SuperUser,
+    _: Viewer,
     job_id: JobId,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,

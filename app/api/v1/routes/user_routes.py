@@ -5,17 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.deps import (
-    AccessClaimsDep,
+    Admin,
     ClientAddressDep,
-    CurrentUser,
     DatabaseDep,
     IdPath,
     SchedulerDep,
     SessionDep,
     SettingsDep,
-    SuperUser,
+    SignedIn,
 )
-from app.core.errors import Conflict
 from app.crud import user as user_crud
 from app.models.user import User
 from app.schemas.common import Page
@@ -26,8 +24,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserPublic)
-async def read_me(user: CurrentUser) -> User:
-    return user
+async def read_me(me: SignedIn) -> User:
+    return me.user
 
 
 @router.patch("/me", response_model=UserPublic)
@@ -35,22 +33,22 @@ async def update_me(
     db: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,
-    user: CurrentUser,
-    claims: AccessClaimsDep,
+    me: SignedIn,
     address: ClientAddressDep,
     body: UserUpdateMe,
 ) -> User:
     """Change your account. A new email or password needs `current_password` (missing:
     422; wrong: 400). A new password ends your other sessions; this one goes on through
     its refresh token (its access token stops working)."""
-    caller = user_service.Caller(user=user, family_id=claims.family_id, address=address)
-    return await user_service.update_user(db, database, settings, caller, user, body)
+    return await user_service.update_user(
+        db, database, settings, me, me.user, body, address=address
+    )
 
 
 @router.get("")
 async def list_users(
     db: SessionDep,
-    _: SuperUser,
+    _: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     # Bounded so a huge offset is a 422, not a database overflow.
     offset: Annotated[int, Query(ge=0, le=user_crud.MAX_ID)] = 0,
@@ -62,12 +60,13 @@ async def list_users(
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
-async def create_user(db: SessionDep, _: SuperUser, body: UserCreate) -> User:
-    return await user_service.create_user(db, body)
+async def create_user(db: SessionDep, me: Admin, body: UserCreate) -> User:
+    """Create a user. Only a superuser can create a superuser (403)."""
+    return await user_service.create_user(db, me, body)
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-async def read_user(db: SessionDep, _: SuperUser, user_id: IdPath) -> User:
+async def read_user(db: SessionDep, _: Admin, user_id: IdPath) -> User:
     return await user_service.get_user(db, user_id)
 
 
@@ -76,24 +75,20 @@ async def update_user(
     db: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,
-    me: SuperUser,
-    claims: AccessClaimsDep,
+    me: Admin,
     address: ClientAddressDep,
     user_id: IdPath,
     body: UserUpdate,
 ) -> User:
-    """Change a user. A new password, a deactivation or a demotion ends the user's
-    sessions; the last active superuser cannot be demoted or deactivated (409)."""
-    caller = user_service.Caller(user=me, family_id=claims.family_id, address=address)
+    """Change a user, their `role` too (null: a bot owner). A new password, a
+    deactivation or a demotion from superuser ends the user's sessions; the last active
+    superuser cannot be demoted or deactivated (409). Only a superuser can change a
+    superuser or make one (403)."""
     target = await user_service.get_user(db, user_id)
-    return await user_service.update_user(db, database, settings, caller, target, body)
+    return await user_service.update_user(db, database, settings, me, target, body, address=address)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(
-    db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: IdPath
-) -> None:
-    """Delete a user with their bot configs and those configs' jobs."""
-    if user_id == me.id:
-        raise Conflict("You cannot delete your own account")
-    await user_service.delete_user(db, scheduler, await user_service.get_user(db, user_id))
+async def delete_user(db: SessionDep, scheduler: SchedulerDep, me: Admin, user_id: IdPath) -> None:
+    """Delete a user with their bot configs, those configs' jobs, and their API keys."""
+    await user_service.delete_user(db, scheduler, me, await user_service.get_user(db, user_id))
