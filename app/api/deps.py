@@ -17,6 +17,7 @@ from app.core.errors import AppError, Forbidden, Unauthorized
 from app.crud import user as user_crud
 from app.db.session import Database
 from app.models.user import User
+from app.schemas.types import MAX_ID, MAX_OFFSET
 from app.tasks.client import SchedulerClient
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -71,12 +72,10 @@ MailerDep = Annotated[EmailSender, Depends(get_mailer)]
 SchedulerDep = Annotated[SchedulerClient, Depends(get_scheduler_client)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
+
 # Ids are 32-bit integer columns. A path id outside them names no row: it becomes 0,
 # which names none either but, unlike the number itself, can be sent to the database
 # (the driver fails on an out-of-range integer). So it is a 404 like any unknown id.
-MAX_ID = 2**31 - 1
-
-
 def _no_such_row(value: int) -> int:
     return value if 0 < value <= MAX_ID else 0
 
@@ -84,6 +83,8 @@ def _no_such_row(value: int) -> int:
 IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
 # As a filter, an out-of-range id is invalid input (422).
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# Every list endpoint pages with this offset (and a limit of its own size).
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 async def get_current_user(db: SessionDep, settings: SettingsDep, token: TokenDep) -> User:

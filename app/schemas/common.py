@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -12,3 +12,25 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class ErrorResponse(BaseModel):
+    """Every error but a validation error: `{"detail": "what went wrong"}`."""
+
+    detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One refused value: where it was (`["body", "trigger", "hours"]`), why, and the
+    error's kind. The value itself is never repeated back."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """A 422: a list of refused values, or one sentence for a rule that spans fields."""
+
+    detail: list[ValidationErrorItem] | str

@@ -5,19 +5,20 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.schemas.auth import PASSWORD_MIN_LENGTH
+from app.schemas.types import ShortString
 
 
 class UserCreate(BaseModel):
     email: EmailStr
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=128)
-    full_name: str | None = Field(default=None, max_length=255)
+    full_name: ShortString | None = None
     is_active: bool = True
     is_superuser: bool = False
 
 
 class UserUpdateMe(BaseModel):
     email: EmailStr | None = None
-    full_name: str | None = Field(default=None, max_length=255)
+    full_name: ShortString | None = None
     password: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH, max_length=128)
 
 

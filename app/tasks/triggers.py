@@ -17,14 +17,16 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.schemas.types import TimeZone, union_member_schema
+
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 class _TriggerBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
 
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     start_date: datetime | None = None
     end_date: datetime | None = None
     jitter: int | None = Field(default=None, ge=0)
@@ -53,6 +55,12 @@ class _TriggerBase(BaseModel):
 
 
 class IntervalSpec(_TriggerBase):
+    model_config = ConfigDict(
+        json_schema_extra=union_member_schema(
+            one_positive=("weeks", "days", "hours", "minutes", "seconds")
+        )
+    )
+
     type: Literal["interval"] = "interval"
     weeks: int = Field(default=0, ge=0)
     days: int = Field(default=0, ge=0)
@@ -108,11 +116,11 @@ class CronSpec(_TriggerBase):
 
 
 class DateSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
 
     type: Literal["date"] = "date"
     run_date: datetime
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
 
     @field_validator("run_date")
     @classmethod

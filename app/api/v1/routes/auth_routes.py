@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, status
 
 from app.api.deps import MailerDep, SessionDep, SettingsDep
+from app.api.responses import BODY, errors
+from app.api.routing import StrictJSONRoute
 from app.schemas.auth import (
+    LoginForm,
     Message,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -15,18 +17,20 @@ from app.schemas.auth import (
 )
 from app.services import auth as auth_service
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=StrictJSONRoute, responses=errors(BODY)
+)
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 429))
 async def login(
-    db: SessionDep, settings: SettingsDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    db: SessionDep, settings: SettingsDep, form: Annotated[LoginForm, Form()]
 ) -> TokenPair:
     """Log in with email (as `username`) and password."""
     return await auth_service.login(db, settings, form.username, form.password)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=errors(401))
 async def refresh(db: SessionDep, settings: SettingsDep, body: RefreshRequest) -> TokenPair:
     """Trade a refresh token for a new pair; the old refresh token stops working."""
     return await auth_service.refresh(db, settings, body.refresh_token)
@@ -38,7 +42,7 @@ async def logout(db: SessionDep, body: RefreshRequest) -> None:
     await auth_service.logout(db, body.refresh_token)
 
 
-@router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED, responses=errors(429))
 async def request_password_reset(
     db: SessionDep, settings: SettingsDep, mailer: MailerDep, body: PasswordResetRequest
 ) -> Message:

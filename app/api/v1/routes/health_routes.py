@@ -11,7 +11,7 @@ from app.api.deps import SchedulerDep, SettingsDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "The database is unreachable"}})
 async def health(request: Request, scheduler: SchedulerDep, settings: SettingsDep) -> JSONResponse:
     """Database reachable and scheduler leader known; 503 when the database is down.
     Uses its own session: a failing database must give an answer, not a failed commit."""

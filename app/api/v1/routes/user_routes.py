@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.deps import CurrentUser, IdPath, SchedulerDep, SessionDep, SuperUser
+from app.api.responses import AUTHENTICATED, BODY, SUPERUSER, errors
+from app.api.routing import StrictJSONRoute
 from app.core.errors import Conflict
 from app.crud import user as user_crud
 from app.models.user import User
@@ -12,20 +14,20 @@ from app.schemas.common import Page
 from app.schemas.user import UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.services import user as user_service
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=errors(AUTHENTICATED))
 async def read_me(user: CurrentUser) -> User:
     return user
 
 
-@router.patch("/me", response_model=UserPublic)
+@router.patch("/me", response_model=UserPublic, responses=errors(AUTHENTICATED, BODY, 409))
 async def update_me(db: SessionDep, user: CurrentUser, body: UserUpdateMe) -> User:
     return await user_service.update_user(db, user, body)
 
 
-@router.get("")
+@router.get("", responses=errors(SUPERUSER, 422))
 async def list_users(
     db: SessionDep,
     _: SuperUser,
@@ -39,22 +41,35 @@ async def list_users(
     )
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(SUPERUSER, BODY, 409),
+)
 async def create_user(db: SessionDep, _: SuperUser, body: UserCreate) -> User:
     return await user_service.create_user(db, body)
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+# `{user_id:integer}`: `me` is no user id, so a method `/users/me` does not have is a
+# 405 (with `Allow`), not a 422 about a malformed id.
+@router.get("/{user_id:integer}", response_model=UserPublic, responses=errors(SUPERUSER, 404, 422))
 async def read_user(db: SessionDep, _: SuperUser, user_id: IdPath) -> User:
     return await user_service.get_user(db, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch(
+    "/{user_id:integer}", response_model=UserPublic, responses=errors(SUPERUSER, BODY, 404, 409)
+)
 async def update_user(db: SessionDep, _: SuperUser, user_id: IdPath, body: UserUpdate) -> User:
     return await user_service.update_user(db, await user_service.get_user(db, user_id), body)
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{user_id:integer}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(SUPERUSER, 404, 409, 422, 503),
+)
 async def delete_user(
     db: SessionDep, scheduler: SchedulerDep, me: SuperUser, user_id: IdPath
 ) -> None:

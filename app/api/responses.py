@@ -1,0 +1,48 @@
+"""The error statuses an operation declares in the OpenAPI schema, in one place: routes
+pass `responses=errors(...)` with the statuses they really answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas.common import ErrorResponse, ValidationErrorResponse
+
+_DESCRIPTIONS = {
+    400: "The request body could not be read",
+    401: "Not authenticated, or the token is invalid or expired",
+    403: "Authenticated, but not allowed",
+    404: "No such resource (or not yours)",
+    409: "Conflicts with the current state",
+    413: "The request body is larger than MAX_REQUEST_BODY_BYTES",
+    422: "Invalid input: each refused field with the reason",
+    429: "Too many attempts; retry after the Retry-After header's seconds",
+    503: "The scheduler leader or the database is not available",
+}
+
+# What an operation with a request body may answer on top of its own statuses.
+BODY = (400, 413, 422)
+# A bearer token is required.
+AUTHENTICATED = (401,)
+# A superuser's bearer token is required.
+SUPERUSER = (401, 403)
+
+
+def errors(*statuses: int | tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
+    """`errors(*SUPERUSER, 404, 409)` or `errors(SUPERUSER, 404)`: the OpenAPI
+    `responses` entries for these statuses, each with its body's schema."""
+    flat: set[int] = set()
+    for status in statuses:
+        flat.update(status if isinstance(status, tuple) else (status,))
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(flat):
+        model = ValidationErrorResponse if status == 422 else ErrorResponse
+        entry: dict[str, Any] = {"model": model, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer"},
+                }
+            }
+        declared[status] = entry
+    return declared
