@@ -10,15 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from app.core.config import Settings
-from app.db.base import Base
 from app.db.session import Database
-from tests.conftest import PASSWORD, create_job, login, running_app
+from tests.conftest import PASSWORD, create_job, login, running_app, stored_state
 
-# The leader's heartbeat changes on its own; every other table must stay as it was.
-VOLATILE_TABLES = {"scheduler_leader"}
 TOO_BIG = "9223372036854775808"  # 2**63: past every integer column
 MIB = 1024 * 1024
 
@@ -58,17 +54,6 @@ async def world(settings: Settings) -> AsyncIterator[World]:
             trigger={"type": "interval", "hours": 1},
         )
         yield World(client, admin, bot.json()["id"], job["id"])
-
-
-async def stored_state(database: Database) -> dict[str, list[tuple[Any, ...]]]:
-    state: dict[str, list[tuple[Any, ...]]] = {}
-    async with database.sessionmaker() as db:
-        for table in Base.metadata.sorted_tables:
-            if table.name in VOLATILE_TABLES:
-                continue
-            rows = await db.execute(select(table).order_by(*table.primary_key.columns))
-            state[table.name] = [tuple(row) for row in rows]
-    return state
 
 
 def named_fields(response: httpx.Response) -> set[str]:
