@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.api.v1.router import router as v1_router
 from app.api.v1.routes import dashboard_routes, health_routes, metrics_routes
@@ -37,6 +40,21 @@ async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(detail, list):
         detail = shown_validation_errors(detail)
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def method_not_allowed_handler(request: Request, exc: Exception) -> Response:
+    """A 405 whose `Allow` lists every method of the path: Starlette names only those of
+    the first route that matched it, and each method here is a route of its own."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
+        return await http_exception_handler(request, exc)
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and isinstance(route, Route) and route.methods:
+            allowed |= route.methods
+    headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -104,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed_handler)
     app.include_router(v1_router, prefix="/api/v1")
     app.include_router(health_routes.router, include_in_schema=False)
     if settings.METRICS_ENABLED:

@@ -23,7 +23,7 @@ router = APIRouter(
 SUBREDDIT_QUERY = r"^(/?[rR]/)?[A-Za-z0-9_]{3,21}$"
 
 
-@router.get("/posts", responses=errors(422))
+@router.get("/posts", responses=errors(404, 422))
 async def list_posts(
     db: SessionDep,
     user: CurrentUser,

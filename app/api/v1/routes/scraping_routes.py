@@ -55,7 +55,7 @@ async def start_scrape(
     )
 
 
-@router.get("/scrape-sessions", responses=errors(422))
+@router.get("/scrape-sessions", responses=errors(404, 422))
 async def list_scrape_sessions(
     db: SessionDep,
     user: CurrentUser,
