@@ -12,10 +12,11 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from app.api.v1.router import router as v1_router
 from app.api.v1.routes import dashboard_routes, health_routes, metrics_routes
@@ -49,9 +50,8 @@ async def method_not_allowed_handler(request: Request, exc: Exception) -> Respon
     if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
         return await http_exception_handler(request, exc)
     allowed: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE and isinstance(route, Route) and route.methods:
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
             allowed |= route.methods
     headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

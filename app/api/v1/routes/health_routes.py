@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api.deps import SchedulerDep, SettingsDep
+from app.api.routing import StrictJSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
 @router.get("/health", responses={503: {"description": "The database is unreachable"}})
