@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.api.docs import DOCS_STATIC_PATH, DocsSecurityHeaders
 from app.api.v1.router import router as v1_router
 from app.api.v1.routes import dashboard_routes, health_routes, metrics_routes
 from app.core.config import Settings, get_settings
@@ -31,8 +32,6 @@ from app.tasks.client import SchedulerClient
 from app.tasks.service import SchedulerService
 
 logger = logging.getLogger(__name__)
-
-DOCS_STATIC_PATH = "/docs/static"
 
 
 async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -68,12 +67,14 @@ def _new_app(settings: Settings, **options: Any) -> FastAPI:
     run here), or with no docs and no schema at all."""
     if not settings.DOCS_ENABLED:
         return FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **options)
-    return FastAPIOffline(
+    app = FastAPIOffline(
         static_url=DOCS_STATIC_PATH,
         # Swagger UI's default sends the schema's URL to an outside validator.
         swagger_ui_parameters={"validatorUrl": None},
         **options,
     )
+    app.add_middleware(DocsSecurityHeaders)
+    return app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -37,6 +37,9 @@ async def test_docs_pages_load_nothing_from_another_origin(client: httpx.AsyncCl
             asset = await client.get(url)
             assert asset.status_code == 200, f"{page}: {url} answered {asset.status_code}"
             assert asset.content
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy, page
+        assert "img-src 'self' data:" in policy, page
     swagger = (await client.get("/docs")).text
     # Swagger UI's default would send the schema's address to an outside validator.
     assert '"validatorUrl": null' in swagger
