@@ -42,9 +42,10 @@ async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def method_not_allowed_handler(request: Request, exc: Exception) -> Response:
-    """A 405 whose `Allow` lists every method of the path: Starlette names only those of
-    the first route that matched it, and each method here is a route of its own."""
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's rendering, except that a 405's `Allow` lists every method of the path:
+    Starlette names only those of the first route that matched, and each method here is
+    a route of its own."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
         return await http_exception_handler(request, exc)
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, method_not_allowed_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.include_router(v1_router, prefix="/api/v1")
     app.include_router(health_routes.router, include_in_schema=False)
     if settings.METRICS_ENABLED:
