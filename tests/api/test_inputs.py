@@ -449,3 +449,29 @@ async def test_delete_users_me_is_405(world: World, database: Database) -> None:
     assert await stored_state(database) == before
     me = await world.client.get("/api/v1/users/me", headers=world.admin)
     assert me.status_code == 200
+
+
+async def test_undecodable_bodies_are_a_4xx(world: World, database: Database) -> None:
+    """Bytes that are not UTF-8, or not JSON at all: the refusal is still a readable
+    answer (the refused bytes are not in it)."""
+    before = await stored_state(database)
+    for content_type, body in (
+        ("application/json", b'{"name": "\xff\xfe", "subreddits": ["python"]}'),
+        ("text/plain", b"\xff\xfe\x00binary"),
+        ("application/json", b"\xff\xfe\x00binary"),
+        ("application/json", b'{"name": '),
+    ):
+        response = await world.client.post(
+            "/api/v1/bot-configs",
+            headers={**world.admin, "Content-Type": content_type},
+            content=body,
+        )
+        assert response.status_code in (400, 422), (body, response.text)
+        assert isinstance(response.json()["detail"], str | list)
+    form = await world.client.post(
+        "/api/v1/auth/login",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        content=b"username=%FF%FE&password=%00",
+    )
+    assert form.status_code == 422, form.text
+    assert await stored_state(database) == before
