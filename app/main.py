@@ -43,15 +43,20 @@ async def app_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
-    """FastAPI's rendering, except that a 405's `Allow` lists every method of the path:
-    Starlette names only those of the first route that matched, and each method here is
-    a route of its own."""
+    """FastAPI's rendering, except that a 405's `Allow` lists every method of the path
+    that matched: Starlette names only those of its first route, and each method here is
+    a route of its own (`GET /users/me` and `PATCH /users/me`)."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
         return await http_exception_handler(request, exc)
+    matched: str | None = None
     allowed: set[str] = set()
     for route in iter_route_contexts(request.app.router.routes):
-        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+        if not route.methods or route.matches(request.scope)[0] is Match.NONE:
+            continue
+        # Only the first path that matched: `/tasks/preview` is not also `/tasks/{job_id}`.
+        matched = matched or route.path_format
+        if route.path_format == matched:
             allowed |= route.methods
     headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

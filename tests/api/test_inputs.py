@@ -442,6 +442,8 @@ async def test_delete_users_me_is_405(world: World, database: Database) -> None:
         ("/tasks", {"GET", "POST"}),
         ("/tasks/{job}", {"GET", "PATCH", "DELETE"}),
         ("/bot-configs/{bot}", {"GET", "PATCH", "DELETE"}),
+        ("/tasks/preview", {"POST"}),
+        ("/tasks/registry", {"GET"}),
     ):
         answer = await send(world, Bad("OPTIONS", path))
         assert answer.status_code == 405
