@@ -35,7 +35,8 @@ def errors(*statuses: int | tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
         flat.update(status if isinstance(status, tuple) else (status,))
     declared: dict[int | str, dict[str, Any]] = {}
     for status in sorted(flat):
-        model = ValidationErrorResponse if status == 422 else ErrorResponse
+        # A 400 may name fields too (a wrong `current_password`), as a 422 does.
+        model = ValidationErrorResponse if status in (400, 422) else ErrorResponse
         entry: dict[str, Any] = {"model": model, "description": _DESCRIPTIONS[status]}
         if status == 429:
             entry["headers"] = {

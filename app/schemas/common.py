@@ -31,6 +31,7 @@ class ValidationErrorItem(BaseModel):
 
 
 class ValidationErrorResponse(BaseModel):
-    """A 422: a list of refused values, or one sentence for a rule that spans fields."""
+    """A 422 (or a 400): a list of refused values, or one sentence for a rule that spans
+    fields or a body that could not be read."""
 
     detail: list[ValidationErrorItem] | str
