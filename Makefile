@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-dev run migrate scheduler test test-sqlite test-postgres lint format bench bench-quick clean
+.PHONY: install install-dev run migrate scheduler test test-sqlite test-postgres fuzz lint format bench bench-quick clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -44,6 +44,14 @@ test-sqlite: install-dev
 
 test-postgres: install-dev
 	TEST_BACKEND=postgresql $(VENV)/bin/pytest -q
+
+# Only the schemathesis run over the OpenAPI schema (also part of `make test`).
+fuzz: install-dev
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m fuzz tests/api/test_fuzz.py
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
+		TEST_BACKEND=postgresql $(VENV)/bin/pytest -q -p no:cacheprovider -m fuzz tests/api/test_fuzz.py; \
+	fi
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

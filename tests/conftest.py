@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -255,3 +255,19 @@ async def run_and_wait(
 
     result: dict[str, Any] = await wait_for(finished, timeout=30)
     return result
+
+
+# The leader's heartbeat changes on its own; every other table must stay as it was.
+VOLATILE_TABLES = {"scheduler_leader"}
+
+
+async def stored_state(database: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored row, by table: equal before and after a request that was refused."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    async with database.sessionmaker() as db:
+        for table in Base.metadata.sorted_tables:
+            if table.name in VOLATILE_TABLES:
+                continue
+            rows = await db.execute(select(table).order_by(*table.primary_key.columns))
+            state[table.name] = [tuple(row) for row in rows]
+    return state

@@ -17,6 +17,7 @@ from app.core.errors import AppError, Forbidden, Unauthorized
 from app.crud import user as user_crud
 from app.db.session import Database, committed, run_undo
 from app.models.user import Role, User
+from app.schemas.types import MAX_ID, MAX_OFFSET
 from app.services import api_key as api_key_service
 from app.services.auth import Principal
 from app.tasks.client import SchedulerClient
@@ -102,12 +103,10 @@ AccessTokensDep = Annotated[security.AccessTokens, Depends(get_access_tokens)]
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
+
 # Ids are 32-bit integer columns. A path id outside them names no row: it becomes 0,
 # which names none either but, unlike the number itself, can be sent to the database
 # (the driver fails on an out-of-range integer). So it is a 404 like any unknown id.
-MAX_ID = 2**31 - 1
-
-
 def _no_such_row(value: int) -> int:
     return value if 0 < value <= MAX_ID else 0
 
@@ -115,6 +114,8 @@ def _no_such_row(value: int) -> int:
 IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
 # As a filter, an out-of-range id is invalid input (422).
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# Every list endpoint pages with this offset (and a limit of its own size).
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def _access_claims(tokens: security.AccessTokens, token: str | None) -> security.AccessClaims:

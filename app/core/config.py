@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     ALERT_MAX_RETRIES: int = Field(default=3, ge=0, le=10)
     ALERT_BACKOFF_SECONDS: float = Field(default=1.0, ge=0)
     METRICS_ENABLED: bool = True
+    # /docs, /redoc and /openapi.json; their scripts and styles are served by the app.
+    DOCS_ENABLED: bool = True
+    # A larger request body is refused with 413, whether or not it declares its length.
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
 
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)

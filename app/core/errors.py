@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
+
+# A validation error list as the API shows it is cut to this many entries, and each of
+# its texts to this many characters: a 1 MiB body of bad values must not come back as
+# a response many times that size.
+MAX_SHOWN_ERRORS = 50
+MAX_SHOWN_TEXT = 300
 
 
 class AppError(Exception):
@@ -85,3 +93,39 @@ class ServiceUnavailable(AppError):
 
     def default_detail(self) -> str:
         return "Service unavailable"
+
+
+def _shown_text(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_SHOWN_TEXT else text[: MAX_SHOWN_TEXT - 1] + "…"
+
+
+def _shown_value(value: object) -> object:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return _shown_text(value)
+
+
+def shown_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors as a 422 body shows them: where, why and the kind of error, but
+    never the refused `input`. It may be a password or a token (under any field name:
+    a task's params are free-form), or megabytes long, and the client sent it anyway.
+    Every value is made JSON-encodable (a NaN or bytes input must not turn a 422 into a
+    500)."""
+    shown: list[dict[str, Any]] = []
+    for error in errors[:MAX_SHOWN_ERRORS]:
+        entry: dict[str, Any] = {
+            "loc": [
+                part if isinstance(part, int) and not isinstance(part, bool) else _shown_text(part)
+                for part in error.get("loc", ())
+            ],
+            "msg": _shown_text(error.get("msg", "")),
+            "type": _shown_text(error.get("type", "value_error")),
+        }
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict) and ctx:
+            entry["ctx"] = {str(key): _shown_value(value) for key, value in ctx.items()}
+        shown.append(entry)
+    return shown

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.audit import AuditAction, AuditSource
+from app.schemas.types import String
 
 REASON_MAX_LENGTH = 500
 
 # Why a change was made, in the operator's words; kept in the audit log.
-Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX_LENGTH)]
+Reason = Annotated[String, Field(min_length=1, max_length=REASON_MAX_LENGTH)]
 
 
 class AuditEntryPublic(BaseModel):

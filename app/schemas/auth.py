@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from app.schemas.types import SecretString, ShortString, String
 
 PASSWORD_MIN_LENGTH = 8
 
@@ -13,10 +15,21 @@ class TokenPair(BaseModel):
     token_type: Literal["bearer"] = "bearer"
 
 
+class LoginForm(BaseModel):
+    """OAuth2's password grant form (RFC 6749, section 4.3); `username` is the email."""
+
+    grant_type: Literal["password"] | None = None
+    username: Annotated[String, Field(min_length=1, max_length=320)]
+    password: Annotated[SecretString, Field(min_length=1)]
+    scope: Annotated[String, Field(max_length=1000)] = ""
+    client_id: ShortString | None = None
+    client_secret: SecretString | None = None
+
+
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: Annotated[SecretString, Field(min_length=1)]
 
 
 class PasswordResetRequest(BaseModel):
@@ -28,8 +41,8 @@ class PasswordResetRequest(BaseModel):
 class PasswordResetConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(min_length=1, max_length=512)
-    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=128)
+    token: Annotated[SecretString, Field(min_length=1)]
+    new_password: Annotated[String, Field(min_length=PASSWORD_MIN_LENGTH, max_length=128)]
 
 
 class Message(BaseModel):

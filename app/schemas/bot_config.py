@@ -10,17 +10,28 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.models.bot_config import SortOrder, TimeFilter
+from app.schemas.types import Flag, String
 
-SUBREDDIT_NAME = re.compile(r"[A-Za-z0-9_]{3,21}")
 MAX_SUBREDDITS = 50
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 100
+# Reddit's rule (3 to 21 letters, digits or underscores), optionally after `r/` or `/r/`,
+# with surrounding spaces and slashes ignored. The same text is the JSON schema's pattern.
+SUBREDDIT_INPUT_PATTERN = r"^\s*(?:/?[rR]/)?/*([A-Za-z0-9_]{3,21})/*\s*$"
+SUBREDDIT_INPUT = re.compile(SUBREDDIT_INPUT_PATTERN)
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Description = Annotated[str, Field(max_length=2000)]
-PostsLimit = Annotated[int, Field(ge=1, le=100)]
-CommentsLimit = Annotated[int, Field(ge=0, le=500)]
-IntervalHours = Annotated[int, Field(ge=1, le=168)]
+Name = Annotated[String, Field(min_length=1, max_length=100)]
+Description = Annotated[String, Field(max_length=2000)]
+PostsLimit = Annotated[int, Field(strict=True, ge=1, le=100)]
+CommentsLimit = Annotated[int, Field(strict=True, ge=0, le=500)]
+IntervalHours = Annotated[int, Field(strict=True, ge=1, le=168)]
+Subreddit = Annotated[
+    String, Field(max_length=100, json_schema_extra={"pattern": SUBREDDIT_INPUT_PATTERN})
+]
+Subreddits = Annotated[list[Subreddit], Field(min_length=1, max_length=MAX_SUBREDDITS)]
+# The length is checked with the list (see `normalize_keywords`), so the error names it.
+Keyword = Annotated[String, Field(json_schema_extra={"maxLength": MAX_KEYWORD_LENGTH})]
+Keywords = Annotated[list[Keyword], Field(max_length=MAX_KEYWORDS)]
 
 
 def normalize_subreddits(values: list[str]) -> list[str]:
@@ -29,42 +40,32 @@ def normalize_subreddits(values: list[str]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for raw in values:
-        name = raw.strip()
-        lowered = name.lower()
-        for prefix in ("/r/", "r/"):
-            if lowered.startswith(prefix):
-                name = name[len(prefix) :]
-                break
-        name = name.strip("/")
-        if not SUBREDDIT_NAME.fullmatch(name):
+        match = SUBREDDIT_INPUT.fullmatch(raw)
+        if match is None:
             raise ValueError(
                 f"{raw!r} is not a valid subreddit name: use 3 to 21 letters, digits or "
                 "underscores, optionally prefixed with r/"
             )
+        name = match.group(1)
         if name.lower() not in seen:
             seen.add(name.lower())
             names.append(name)
-    if not names:
-        raise ValueError("at least one subreddit is required")
-    if len(names) > MAX_SUBREDDITS:
-        raise ValueError(f"at most {MAX_SUBREDDITS} subreddits are allowed")
     return names
 
 
 def normalize_keywords(values: list[str]) -> list[str]:
+    """Trim, drop blanks, and drop repeats case-insensitively."""
     keywords: list[str] = []
     seen: set[str] = set()
     for raw in values:
+        if len(raw) > MAX_KEYWORD_LENGTH:
+            raise ValueError(f"a keyword may have at most {MAX_KEYWORD_LENGTH} characters")
         keyword = raw.strip()
         if not keyword:
             continue
-        if len(keyword) > MAX_KEYWORD_LENGTH:
-            raise ValueError(f"a keyword may have at most {MAX_KEYWORD_LENGTH} characters")
         if keyword.lower() not in seen:
             seen.add(keyword.lower())
             keywords.append(keyword)
-    if len(keywords) > MAX_KEYWORDS:
-        raise ValueError(f"at most {MAX_KEYWORDS} keywords are allowed")
     return keywords
 
 
@@ -73,15 +74,15 @@ class BotConfigCreate(BaseModel):
 
     name: Name
     description: Description | None = None
-    subreddits: list[str]
-    keywords: list[str] = Field(default_factory=list)
+    subreddits: Subreddits
+    keywords: Keywords = Field(default_factory=list)
     sort: SortOrder = SortOrder.NEW
     time_filter: TimeFilter = TimeFilter.DAY
     posts_limit: PostsLimit = 25
-    include_comments: bool = True
+    include_comments: Flag = True
     comments_limit: CommentsLimit = 20
-    is_active: bool = True
-    auto_scrape_enabled: bool = False
+    is_active: Flag = True
+    auto_scrape_enabled: Flag = False
     scrape_interval_hours: IntervalHours = 6
 
     @field_validator("subreddits")
@@ -103,15 +104,15 @@ class BotConfigUpdate(BaseModel):
 
     name: Name | None = None
     description: Description | None = None
-    subreddits: list[str] | None = None
-    keywords: list[str] | None = None
+    subreddits: Subreddits | None = None
+    keywords: Keywords | None = None
     sort: SortOrder | None = None
     time_filter: TimeFilter | None = None
     posts_limit: PostsLimit | None = None
-    include_comments: bool | None = None
+    include_comments: Flag | None = None
     comments_limit: CommentsLimit | None = None
-    is_active: bool | None = None
-    auto_scrape_enabled: bool | None = None
+    is_active: Flag | None = None
+    auto_scrape_enabled: Flag | None = None
     scrape_interval_hours: IntervalHours | None = None
 
     @field_validator(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -12,3 +12,26 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class ErrorResponse(BaseModel):
+    """Every error but a validation error: `{"detail": "what went wrong"}`."""
+
+    detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One refused value: where it was (`["body", "trigger", "hours"]`), why, and the
+    error's kind. The value itself is never repeated back."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """A 422 (or a 400): a list of refused values, or one sentence for a rule that spans
+    fields or a body that could not be read."""
+
+    detail: list[ValidationErrorItem] | str

@@ -4,16 +4,26 @@ shapes of the task admin API around them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
+from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
 from app.tasks.triggers import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
+# A late run still runs if it is at most this late; past it, it is recorded as missed.
+# No job waits for a run more than a week late (`null`: however late, it runs).
+MAX_MISFIRE_GRACE_SECONDS = 7 * 24 * 3600
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+JobId = Annotated[String, Field(pattern=JOB_ID_PATTERN)]
+TaskName = Annotated[String, Field(min_length=1, max_length=100)]
+TimeoutSeconds = Annotated[FiniteFloat, Field(gt=0, le=MAX_TIMEOUT_SECONDS)]
+MaxInstances = Annotated[int, Field(strict=True, ge=1, le=100)]
+MisfireGraceTime = Annotated[int, Field(strict=True, ge=1, le=MAX_MISFIRE_GRACE_SECONDS)]
 
 
 # The design's field `kwargs` clashes with the plugin-generated __init__(**kwargs).
@@ -58,30 +68,30 @@ class JobPage(BaseModel):
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=JOB_ID_PATTERN)
-    name: str | None = Field(default=None, max_length=255)
-    task: str = Field(min_length=1, max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
+    id: JobId
+    name: ShortString | None = None
+    task: TaskName
+    params: JsonObject = Field(default_factory=dict)
     trigger: TriggerSpec
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
-    max_instances: int = Field(default=1, ge=1, le=100)
-    misfire_grace_time: int | None = Field(default=None, ge=1)
-    coalesce: bool = True
-    paused: bool = False
+    timeout_seconds: TimeoutSeconds | None = None
+    max_instances: MaxInstances = 1
+    misfire_grace_time: MisfireGraceTime | None = None
+    coalesce: Flag = True
+    paused: Flag = False
     reason: Reason | None = None
 
 
 class JobUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=255)
-    task: str | None = Field(default=None, min_length=1, max_length=100)
-    params: dict[str, Any] | None = None
+    name: ShortString | None = None
+    task: TaskName | None = None
+    params: JsonObject | None = None
     trigger: TriggerSpec | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
-    max_instances: int | None = Field(default=None, ge=1, le=100)
-    misfire_grace_time: int | None = Field(default=None, ge=1)
-    coalesce: bool | None = None
+    timeout_seconds: TimeoutSeconds | None = None
+    max_instances: MaxInstances | None = None
+    misfire_grace_time: MisfireGraceTime | None = None
+    coalesce: Flag | None = None
     reason: Reason | None = None
 
 
@@ -89,19 +99,9 @@ class TriggerPreview(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trigger: TriggerSpec
-    count: int = Field(default=5, ge=1, le=100)
+    count: Annotated[int, Field(strict=True, ge=1, le=100)] = 5
     # The zone the trigger runs in when the trigger itself names none.
-    timezone: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    timezone: TimeZone | None = None
 
 
 class TriggerPreviewResponse(BaseModel):

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from app.models.user import Role
 from app.schemas.auth import PASSWORD_MIN_LENGTH
+from app.schemas.types import ShortString
 
 ROLE_DESCRIPTION = (
     "The user's role in the task system: viewer, operator or admin; null for a bot owner "
@@ -18,7 +19,7 @@ class UserCreate(BaseModel):
 
     email: EmailStr
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=128)
-    full_name: str | None = Field(default=None, max_length=255)
+    full_name: ShortString | None = None
     is_active: StrictBool = True
     is_superuser: StrictBool = False
     role: Role | None = Field(default=None, description=ROLE_DESCRIPTION)
@@ -28,7 +29,7 @@ class UserUpdateMe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr | None = None
-    full_name: str | None = Field(default=None, max_length=255)
+    full_name: ShortString | None = None
     password: str | None = Field(default=None, min_length=PASSWORD_MIN_LENGTH, max_length=128)
     current_password: str | None = Field(
         default=None,

@@ -132,14 +132,16 @@ def list_tasks() -> list[TaskInfo]:
     ]
 
 
-def _check_task(task: str, params: dict[str, Any]) -> None:
+async def _check_task(db: AsyncSession, task: str, params: dict[str, Any]) -> None:
+    """The task exists and can run these params: they fit its model, and what they name
+    exists (the run would only fail later, in the history, where nobody asked)."""
     try:
         definition = registry.get(task)
     except UnknownTask:
         known = ", ".join(t.name for t in registry.all())
         raise Invalid(f"unknown task {task!r}; registered tasks: {known}", field="task") from None
     try:
-        definition.params_model.model_validate(params)
+        parsed = definition.params_model.model_validate(params)
     except ValidationError as exc:
         raise Invalid(
             [
@@ -151,6 +153,8 @@ def _check_task(task: str, params: dict[str, Any]) -> None:
                 for err in exc.errors()
             ]
         ) from None
+    if definition.check is not None:
+        await definition.check(db, parsed)
 
 
 def _check_trigger(spec: Any) -> None:
@@ -179,7 +183,7 @@ async def create_job(
 ) -> JobInfo:
     """`reason` from the body wins over one given beside it (the query string)."""
     _check_managed(data.id, "created")
-    _check_task(data.task, data.params)
+    await _check_task(db, data.task, data.params)
     _check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
@@ -212,7 +216,8 @@ async def update_job(
         raise Conflict(f"Job {job_id!r} is built in; its task cannot change")
     if "task" in changes or "params" in changes:
         params = changes.get("params")
-        _check_task(
+        await _check_task(
+            db,
             changes.get("task") or current.task or "",
             params if params is not None else current.params or {},
         )

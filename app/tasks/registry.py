@@ -31,6 +31,9 @@ class TaskContext:
 
 P = TypeVar("P", bound=BaseModel)
 TaskFunc = Callable[[TaskContext, Any], Awaitable[Any]]
+# What the params model cannot check alone, checked against the database before a job
+# with these params is stored (a bot job's config must exist, say). Raises `Invalid`.
+ParamsCheck = Callable[[AsyncSession, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class TaskDefinition:
     func: TaskFunc
     params_model: type[BaseModel]
     default_timeout_seconds: float | None
+    check: ParamsCheck | None = None
 
 
 class UnknownTask(LookupError):
@@ -56,6 +60,7 @@ class TaskRegistry:
         description: str,
         params: type[P] = NoParams,  # type: ignore[assignment]
         timeout_seconds: float | None = None,
+        check: Callable[[AsyncSession, P], Awaitable[None]] | None = None,
     ) -> Callable[
         [Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]
     ]:
@@ -64,7 +69,9 @@ class TaskRegistry:
         ) -> Callable[[TaskContext, P], Awaitable[Any]]:
             if name in self._tasks and self._tasks[name].func is not func:
                 raise ValueError(f"task {name!r} is already registered")
-            self._tasks[name] = TaskDefinition(name, description, func, params, timeout_seconds)
+            self._tasks[name] = TaskDefinition(
+                name, description, func, params, timeout_seconds, check
+            )
             return func
 
         return register

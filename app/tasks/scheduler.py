@@ -84,7 +84,11 @@ class HistoryExecutor(BaseExecutor):  # type: ignore[misc]
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         if self._manual is None and job.coalesce and run_times:
-            self._record_coalesced(job, run_times[-1])
+            try:
+                self._record_coalesced(job, run_times[-1])
+            except Exception:
+                # The run goes ahead; only the record of the fire times it merged is lost.
+                logger.exception("job %s: could not record its coalesced fire times", job.id)
         super().submit_job(job, run_times)
 
     def _record_coalesced(self, job: Job, latest: datetime) -> None:
@@ -284,14 +288,20 @@ class EnhancedScheduler:
         trigger = ExecutionTrigger.MANUAL if manual is not None else ExecutionTrigger.SCHEDULED
         for run_time in run_times:
             scheduled_at = None if manual is not None else run_time.astimezone(UTC)
-            lateness = datetime.now(UTC) - run_time
-            if (
-                manual is None
-                and job.misfire_grace_time is not None
-                and lateness > timedelta(seconds=job.misfire_grace_time)
-            ):
+            try:
+                missed_by = None if manual is not None else _missed_by(job, run_time)
+            except Exception as exc:
+                # Every fire ends in a row: a run that cannot even start is a failed one,
+                # not a line in the log.
+                message = f"Could not start the run: {type(exc).__name__}: {exc}"
+                await self.record_only(job, ExecutionStatus.FAILED, scheduled_at, message)
+                events.append(
+                    JobExecutionEvent(EVENT_JOB_ERROR, job.id, "default", run_time, exception=exc)
+                )
+                continue
+            if missed_by is not None:
                 await self.record_only(
-                    job, ExecutionStatus.MISSED, scheduled_at, f"Run was missed by {lateness}"
+                    job, ExecutionStatus.MISSED, scheduled_at, f"Run was missed by {missed_by}"
                 )
                 events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, "default", run_time))
                 continue
@@ -330,9 +340,10 @@ class EnhancedScheduler:
             return None
 
         started = datetime.now(UTC)
-        metrics.run_started(job_task(job), scheduled_at, started)
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
+            # Inside: whatever fails between the row and the task body fails the run.
+            metrics.run_started(job_task(job), scheduled_at, started)
             result = await job.func(*job.args, **{**job.kwargs, "job_id": job.id})
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
@@ -638,6 +649,18 @@ class EnhancedScheduler:
         if interval_hours is None:
             return "removed" if self.remove_job(f"{BOT_JOB_PREFIX}{bot_config_id}") else "absent"
         return self.ensure_job(bot_job_spec(bot_config_id, interval_hours))
+
+
+def _missed_by(job: Job, run_time: datetime) -> timedelta | None:
+    """How late a scheduled run is, if that is past its grace time (None: it runs).
+    Compared in seconds: a grace time too large for a `timedelta` (stored before grace
+    times were bounded) is simply never past."""
+    if job.misfire_grace_time is None:
+        return None
+    lateness = datetime.now(UTC) - run_time
+    if lateness.total_seconds() > job.misfire_grace_time:
+        return lateness
+    return None
 
 
 def spec_from_payload(payload: dict[str, Any]) -> JobSpec:

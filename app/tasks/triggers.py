@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -40,6 +40,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from app.schemas.types import TimeZone, union_member_schema
 
 # The crontab fields, least significant first, as a six-field expression orders them.
 CRONTAB_FIELDS = ("second", "minute", "hour", "day", "month", "day_of_week")
@@ -122,30 +124,21 @@ def _finite(data: Any) -> Any:
     return data
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
 Instant = Annotated[datetime, AfterValidator(_bounded_instant)]
-ZoneName = Annotated[str, Field(max_length=100), AfterValidator(_known_zone)]
 Jitter = Annotated[int, Field(ge=0, le=MAX_JITTER_SECONDS)]
 # A cron field in the fields form: crontab's syntax, or one number.
 CronValue = Annotated[str, Field(max_length=200)] | StrictInt
 
 
 class _TriggerBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
 
     @model_validator(mode="before")
     @classmethod
     def _json_numbers(cls, data: Any) -> Any:
         return _finite(data)
 
-    timezone: ZoneName = "UTC"
+    timezone: TimeZone = "UTC"
     start_date: Instant | None = None
     end_date: Instant | None = None
 
@@ -157,6 +150,12 @@ class _TriggerBase(BaseModel):
 
 
 class IntervalSpec(_TriggerBase):
+    model_config = ConfigDict(
+        json_schema_extra=union_member_schema(
+            one_positive=("weeks", "days", "hours", "minutes", "seconds")
+        )
+    )
+
     type: Literal["interval"] = "interval"
     weeks: int = Field(default=0, ge=0, le=MAX_INTERVAL.days // 7)
     days: int = Field(default=0, ge=0, le=MAX_INTERVAL.days)
@@ -263,11 +262,11 @@ class CronSpec(_TriggerBase):
 
 
 class DateSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
 
     type: Literal["date"] = "date"
     run_date: Instant
-    timezone: ZoneName = "UTC"
+    timezone: TimeZone = "UTC"
 
     @model_validator(mode="before")
     @classmethod

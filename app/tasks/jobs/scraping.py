@@ -7,9 +7,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import Invalid
 from app.crud import bot_config as bot_config_crud
+from app.schemas.types import Id
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
 from app.tasks.triggers import IntervalSpec
 
@@ -22,7 +25,7 @@ logger = logging.getLogger(__name__)
 class ScrapeBotParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bot_config_id: int = Field(ge=1)
+    bot_config_id: Id
 
 
 def bot_job_id(bot_config_id: int) -> str:
@@ -39,7 +42,16 @@ def bot_job_spec(bot_config_id: int, interval_hours: int) -> JobSpec:
     )
 
 
-@registry.task("scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams)
+async def bot_config_exists(db: AsyncSession, params: ScrapeBotParams) -> None:
+    if await bot_config_crud.get(db, params.bot_config_id) is None:
+        raise Invalid(
+            f"bot config {params.bot_config_id} does not exist", field="params.bot_config_id"
+        )
+
+
+@registry.task(
+    "scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams, check=bot_config_exists
+)
 async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any]:
     from app.models.scrape_session import SessionType
     from app.services.scraping.orchestrator import ScrapingOrchestrator

@@ -6,16 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import Admin, IdPath, SessionDep
-from app.crud import api_key as api_key_crud
+from app.api.deps import Admin, IdPath, OffsetQuery, SessionDep
+from app.api.responses import BODY, ROLE, errors
+from app.api.routing import StrictJSONRoute
 from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.schemas.common import Page
 from app.services import api_key as api_key_service
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(
+    prefix="/api-keys", tags=["api-keys"], route_class=StrictJSONRoute, responses=errors(ROLE)
+)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(BODY))
 async def create_api_key(db: SessionDep, me: Admin, body: ApiKeyCreate) -> ApiKeyCreated:
     """Make a key that acts as you with `role` (never above yours, now or later). The
     answer holds the key itself, this once; send it as `Authorization: Bearer <key>`.
@@ -23,18 +26,18 @@ async def create_api_key(db: SessionDep, me: Admin, body: ApiKeyCreate) -> ApiKe
     return await api_key_service.create_key(db, me, body)
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_api_keys(
     db: SessionDep,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=api_key_crud.MAX_ID)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[ApiKeyPublic]:
     """Every user's keys, newest first, without the keys themselves."""
     return await api_key_service.list_keys(db, limit=limit, offset=offset)
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
 async def revoke_api_key(db: SessionDep, _: Admin, key_id: IdPath) -> None:
     """Revoke a key: refused from the next request on. Revoking it again changes nothing."""
     await api_key_service.revoke_key(db, key_id)

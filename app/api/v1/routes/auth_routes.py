@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, status
 
 from app.api.deps import (
     AccessTokensDep,
@@ -13,7 +12,10 @@ from app.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from app.api.responses import BODY, errors
+from app.api.routing import StrictJSONRoute
 from app.schemas.auth import (
+    LoginForm,
     Message,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -22,17 +24,19 @@ from app.schemas.auth import (
 )
 from app.services import auth as auth_service
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=StrictJSONRoute, responses=errors(BODY)
+)
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 429))
 async def login(
     db: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,
     tokens: AccessTokensDep,
     address: ClientAddressDep,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Form()],
 ) -> TokenPair:
     """Log in with email (as `username`) and password. Failed logins are throttled per
     account and per client address: past the limit, 429 with `Retry-After`."""
@@ -41,7 +45,7 @@ async def login(
     )
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=errors(401))
 async def refresh(
     db: SessionDep, settings: SettingsDep, tokens: AccessTokensDep, body: RefreshRequest
 ) -> TokenPair:
@@ -57,7 +61,7 @@ async def logout(db: SessionDep, body: RefreshRequest) -> None:
     await auth_service.logout(db, body.refresh_token)
 
 
-@router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/password-reset/request", status_code=status.HTTP_202_ACCEPTED, responses=errors(429))
 async def request_password_reset(
     db: SessionDep,
     database: DatabaseDep,

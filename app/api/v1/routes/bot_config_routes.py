@@ -4,21 +4,35 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import CurrentUser, DatabaseDep, IdPath, SchedulerDep, SessionDep
+from app.api.deps import (
+    CurrentUser,
+    DatabaseDep,
+    IdPath,
+    OffsetQuery,
+    SchedulerDep,
+    SessionDep,
+)
+from app.api.responses import AUTHENTICATED, BODY, errors
+from app.api.routing import StrictJSONRoute
 from app.models.bot_config import BotConfig
 from app.schemas.bot_config import BotConfigCreate, BotConfigPublic, BotConfigUpdate
 from app.schemas.common import Page
 from app.services import bot_config as bot_config_service
 
-router = APIRouter(prefix="/bot-configs", tags=["bot-configs"])
+router = APIRouter(
+    prefix="/bot-configs",
+    tags=["bot-configs"],
+    route_class=StrictJSONRoute,
+    responses=errors(AUTHENTICATED),
+)
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_bot_configs(
     db: SessionDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[BotConfigPublic]:
     """Your bot configs (a superuser sees everyone's)."""
     configs, total = await bot_config_service.list_configs(db, user, limit=limit, offset=offset)
@@ -30,7 +44,12 @@ async def list_bot_configs(
     )
 
 
-@router.post("", response_model=BotConfigPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=BotConfigPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(BODY, 503),
+)
 async def create_bot_config(
     db: SessionDep,
     database: DatabaseDep,
@@ -42,12 +61,12 @@ async def create_bot_config(
     return await bot_config_service.create_config(db, database, scheduler, user, body)
 
 
-@router.get("/{bot_config_id}", response_model=BotConfigPublic)
+@router.get("/{bot_config_id}", response_model=BotConfigPublic, responses=errors(404, 422))
 async def read_bot_config(db: SessionDep, user: CurrentUser, bot_config_id: IdPath) -> BotConfig:
     return await bot_config_service.get_accessible(db, user, bot_config_id)
 
 
-@router.patch("/{bot_config_id}", response_model=BotConfigPublic)
+@router.patch("/{bot_config_id}", response_model=BotConfigPublic, responses=errors(BODY, 404, 503))
 async def update_bot_config(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -61,7 +80,11 @@ async def update_bot_config(
     return await bot_config_service.update_config(db, scheduler, config, body, actor=user)
 
 
-@router.delete("/{bot_config_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{bot_config_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 422, 503),
+)
 async def delete_bot_config(
     db: SessionDep, scheduler: SchedulerDep, user: CurrentUser, bot_config_id: IdPath
 ) -> None:

@@ -7,11 +7,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api.deps import SchedulerDep, SettingsDep
+from app.api.routing import StrictJSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "The database is unreachable"}})
 async def health(request: Request, scheduler: SchedulerDep, settings: SettingsDep) -> JSONResponse:
     """Database reachable and scheduler leader known; 503 when the database is down.
     Uses its own session: a failing database must give an answer, not a failed commit."""

@@ -8,17 +8,20 @@ from app.api.deps import (
     CurrentUser,
     DatabaseDep,
     IdPath,
+    OffsetQuery,
     OptionalIdQuery,
     SessionDep,
     SettingsDep,
 )
+from app.api.responses import AUTHENTICATED, errors
+from app.api.routing import StrictJSONRoute
 from app.models.scrape_session import SessionStatus
 from app.schemas.common import Page
 from app.schemas.scrape_session import ScrapeSessionPublic, ScrapeStarted
 from app.services import scrape_session as session_service
 from app.services.scrape_session import BackgroundScrapes
 
-router = APIRouter(tags=["scraping"])
+router = APIRouter(tags=["scraping"], route_class=StrictJSONRoute, responses=errors(AUTHENTICATED))
 
 
 def get_background_scrapes(request: Request) -> BackgroundScrapes:
@@ -29,7 +32,11 @@ def get_background_scrapes(request: Request) -> BackgroundScrapes:
 BackgroundScrapesDep = Annotated[BackgroundScrapes, Depends(get_background_scrapes)]
 
 
-@router.post("/bot-configs/{bot_config_id}/scrape", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/bot-configs/{bot_config_id}/scrape",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(404, 409, 422),
+)
 async def start_scrape(
     db: SessionDep,
     user: CurrentUser,
@@ -48,14 +55,14 @@ async def start_scrape(
     )
 
 
-@router.get("/scrape-sessions")
+@router.get("/scrape-sessions", responses=errors(404, 422))
 async def list_scrape_sessions(
     db: SessionDep,
     user: CurrentUser,
     bot_config_id: OptionalIdQuery = None,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[ScrapeSessionPublic]:
     """Sessions of your bot configs (a superuser sees all), newest first."""
     sessions, total = await session_service.list_sessions(
@@ -69,7 +76,7 @@ async def list_scrape_sessions(
     )
 
 
-@router.get("/scrape-sessions/{session_id}")
+@router.get("/scrape-sessions/{session_id}", responses=errors(404, 422))
 async def read_scrape_session(
     db: SessionDep, user: CurrentUser, session_id: IdPath
 ) -> ScrapeSessionPublic:

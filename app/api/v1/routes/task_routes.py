@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, status
 
-from app.api.deps import Admin, IdPath, Operator, SchedulerDep, SessionDep, Viewer
+from app.api.deps import Admin, IdPath, OffsetQuery, Operator, SchedulerDep, SessionDep, Viewer
+from app.api.responses import BODY, ROLE, errors
+from app.api.routing import StrictJSONRoute
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
@@ -28,16 +30,20 @@ from app.schemas.task import (
     TriggerPreview,
     TriggerPreviewResponse,
 )
+from app.schemas.types import String
 from app.services import audit as audit_service
 from app.services import task as task_service
 from app.tasks.manager import TaskManager
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(
+    prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute, responses=errors(ROLE)
+)
 
-JobId = Annotated[str, Path(max_length=191)]
+JobId = Annotated[String, Path(max_length=191)]
 # Why, for the audit log. Writes may give it in their JSON body instead.
 ReasonQuery = Annotated[
-    str | None, Query(min_length=1, max_length=REASON_MAX_LENGTH, description="Why (audit log)")
+    String | None,
+    Query(min_length=1, max_length=REASON_MAX_LENGTH, description="Why (audit log)"),
 ]
 
 
@@ -46,18 +52,18 @@ ReasonQuery = Annotated[
 ActionBody = Annotated[JobActionRequest | None, Body()]
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_jobs(
     db: SessionDep,
     _: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> JobPage:
     """All jobs, by id, a page at a time."""
     return await task_service.list_jobs(db, limit=limit, offset=offset)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(BODY, 409, 503))
 async def create_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -81,24 +87,26 @@ async def list_registered_tasks(_: Viewer) -> list[TaskInfo]:
     return task_service.list_tasks()
 
 
-@router.post("/preview")
+@router.post("/preview", responses=errors(BODY))
 async def preview_trigger(_: Viewer, body: TriggerPreview) -> TriggerPreviewResponse:
     """The next fire times of a trigger, validated as job creation validates it."""
     return task_service.preview(body)
 
 
-@router.get("/executions/{execution_id}", response_model=TaskExecutionDetail)
+@router.get(
+    "/executions/{execution_id}", response_model=TaskExecutionDetail, responses=errors(404, 422)
+)
 async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecution:
     """One run, with its traceback."""
     return await TaskManager(db).get_execution(execution_id)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=errors(404, 422))
 async def get_job(db: SessionDep, _: Viewer, job_id: JobId) -> JobInfo:
     return await task_service.get_job(db, job_id)
 
 
-@router.patch("/{job_id}")
+@router.patch("/{job_id}", responses=errors(BODY, 404, 409, 503))
 async def update_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -111,7 +119,7 @@ async def update_job(
     return await task_service.update_job(db, scheduler, job_id, body, actor, reason)
 
 
-@router.delete("/{job_id}")
+@router.delete("/{job_id}", responses=errors(BODY, 404, 409, 422, 503))
 async def delete_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -125,7 +133,7 @@ async def delete_job(
     )
 
 
-@router.post("/{job_id}/pause")
+@router.post("/{job_id}/pause", responses=errors(BODY, 404, 422, 503))
 async def pause_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -139,7 +147,7 @@ async def pause_job(
     )
 
 
-@router.post("/{job_id}/resume")
+@router.post("/{job_id}/resume", responses=errors(BODY, 404, 422, 503))
 async def resume_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -153,7 +161,9 @@ async def resume_job(
     )
 
 
-@router.post("/{job_id}/run", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{job_id}/run", status_code=status.HTTP_202_ACCEPTED, responses=errors(BODY, 404, 409, 503)
+)
 async def run_job(
     db: SessionDep,
     scheduler: SchedulerDep,
@@ -169,13 +179,15 @@ async def run_job(
     )
 
 
-@router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
+@router.get(
+    "/{job_id}/executions", response_model=list[TaskExecutionResponse], responses=errors(422)
+)
 async def list_executions(
     db: SessionDep,
     _: Viewer,
     job_id: JobId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
     status: ExecutionStatus | None = None,
     trigger: ExecutionTrigger | None = None,
 ) -> Sequence[TaskExecution]:
@@ -183,18 +195,18 @@ async def list_executions(
     return await TaskManager(db).get_job_executions(job_id, limit, offset, status, trigger)
 
 
-@router.get("/{job_id}/stats")
+@router.get("/{job_id}/stats", responses=errors(422))
 async def job_stats(db: SessionDep, _: Viewer, job_id: JobId) -> JobStatsResponse:
     return await TaskManager(db).get_job_stats(job_id)
 
 
-@router.get("/{job_id}/audit")
+@router.get("/{job_id}/audit", responses=errors(422))
 async def job_audit(
     db: SessionDep,
     _: Viewer,
     job_id: JobId,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[AuditEntryPublic]:
     """Who changed the job, when, how and why, newest first (also after it was deleted)."""
     return await audit_service.list_for_job(db, job_id, limit=limit, offset=offset)

@@ -14,21 +14,25 @@ from app.api.deps import (
     SettingsDep,
     SignedIn,
 )
+from app.api.responses import AUTHENTICATED, BODY, ROLE, errors
+from app.api.routing import StrictJSONRoute
 from app.crud import user as user_crud
 from app.models.user import User
 from app.schemas.common import Page
 from app.schemas.user import UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.services import user as user_service
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=errors(AUTHENTICATED))
 async def read_me(me: SignedIn) -> User:
     return me.user
 
 
-@router.patch("/me", response_model=UserPublic)
+@router.patch(
+    "/me", response_model=UserPublic, responses=errors(AUTHENTICATED, BODY, 400, 409, 429)
+)
 async def update_me(
     db: SessionDep,
     database: DatabaseDep,
@@ -45,7 +49,7 @@ async def update_me(
     )
 
 
-@router.get("")
+@router.get("", responses=errors(ROLE, 422))
 async def list_users(
     db: SessionDep,
     _: Admin,
@@ -59,18 +63,29 @@ async def list_users(
     )
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(ROLE, BODY, 409),
+)
 async def create_user(db: SessionDep, me: Admin, body: UserCreate) -> User:
     """Create a user. Only a superuser can create a superuser (403)."""
     return await user_service.create_user(db, me, body)
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+# `{user_id:integer}`: `me` is no user id, so a method `/users/me` does not have is a
+# 405 (with `Allow`), not a 422 about a malformed id.
+@router.get("/{user_id:integer}", response_model=UserPublic, responses=errors(ROLE, 404, 422))
 async def read_user(db: SessionDep, _: Admin, user_id: IdPath) -> User:
     return await user_service.get_user(db, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch(
+    "/{user_id:integer}",
+    response_model=UserPublic,
+    responses=errors(ROLE, BODY, 400, 404, 409, 429),
+)
 async def update_user(
     db: SessionDep,
     database: DatabaseDep,
@@ -88,7 +103,11 @@ async def update_user(
     return await user_service.update_user(db, database, settings, me, target, body, address=address)
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{user_id:integer}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(ROLE, 404, 409, 422, 503),
+)
 async def delete_user(db: SessionDep, scheduler: SchedulerDep, me: Admin, user_id: IdPath) -> None:
     """Delete a user with their bot configs, those configs' jobs, and their API keys."""
     await user_service.delete_user(db, scheduler, me, await user_service.get_user(db, user_id))
