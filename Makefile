@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-dev run migrate scheduler test test-sqlite test-postgres fuzz lint format bench bench-quick clean
+.PHONY: install install-dev run migrate scheduler test test-fast test-sqlite test-postgres fuzz lint format bench bench-quick clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,10 @@ test: install-dev
 		echo "--- TEST_DATABASE_URL is not set: PostgreSQL run skipped"; \
 	fi
 
+# The inner loop: SQLite, without the tests that start several processes.
+test-fast: install-dev
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not multiprocess"
+
 test-sqlite: install-dev
 	$(VENV)/bin/pytest -q
 
@@ -57,6 +61,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .

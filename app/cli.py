@@ -15,7 +15,7 @@ from app.core.config import get_settings
 cli = typer.Typer(help="reddit-bot-backend", no_args_is_help=True)
 
 
-def _logging() -> None:
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -27,7 +27,7 @@ def migrate() -> None:
     """Apply database migrations."""
     from app.db.migrate import upgrade
 
-    _logging()
+    configure_logging()
     upgrade(get_settings().sync_database_url)
     typer.echo("database is up to date")
 
@@ -45,7 +45,7 @@ def serve(
 
     from app.db.migrate import upgrade
 
-    _logging()
+    configure_logging()
     settings = get_settings()
     if not no_migrate:
         upgrade(settings.sync_database_url)
@@ -66,7 +66,7 @@ def scheduler() -> None:
     from app.db.migrate import upgrade
     from app.tasks.service import SchedulerService
 
-    _logging()
+    configure_logging()
     settings = get_settings()
     upgrade(settings.sync_database_url)
     service = SchedulerService(settings)

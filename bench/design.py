@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import SessionDep, SuperUser
+from app.api.deps import Admin, SessionDep
 from app.core.config import get_settings
 from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
@@ -479,7 +479,7 @@ def job_detail(job: Job) -> JobInfo:
 
 @router.get("", response_model=list[JobInfo])
 async def list_jobs(
-    _: SuperUser,
+    _: Admin,
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0),
 ) -> list[JobInfo]:
@@ -489,7 +489,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobInfo)
-async def get_job(job_id: str, _: SuperUser) -> JobInfo:
+async def get_job(job_id: str, _: Admin) -> JobInfo:
     job = _scheduler().get_job(job_id)
     if not job:
         raise HTTPException(status_code=404, detail="任务不存在")
@@ -498,14 +498,14 @@ async def get_job(job_id: str, _: SuperUser) -> JobInfo:
 
 @router.get("/{job_id}/executions", response_model=list[TaskExecutionResponse])
 async def get_job_executions(
-    job_id: str, db: SessionDep, _: SuperUser, limit: int = Query(50, ge=1, le=200)
+    job_id: str, db: SessionDep, _: Admin, limit: int = Query(50, ge=1, le=200)
 ) -> list[TaskExecution]:
     manager = TaskManager(_scheduler().scheduler)
     return await manager.get_job_executions(db, job_id, limit)
 
 
 @router.get("/{job_id}/stats", response_model=JobStatsResponse)
-async def get_job_stats(job_id: str, db: SessionDep, _: SuperUser) -> JobStatsResponse:
+async def get_job_stats(job_id: str, db: SessionDep, _: Admin) -> JobStatsResponse:
     manager = TaskManager(_scheduler().scheduler)
     stats = await manager.get_job_stats(db, job_id)
     return JobStatsResponse(**stats)

@@ -37,9 +37,9 @@ def main(argv: list[str]) -> None:
 
     import uvicorn
 
-    from app.cli import _logging
+    from app.cli import configure_logging
 
-    _logging()
+    configure_logging()
     module = {"design": "bench.design", "limit": "bench.limit"}[kind]
     uvicorn.run(
         f"{module}:create_app",

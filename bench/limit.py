@@ -17,7 +17,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Query
 
-from app.api.deps import SuperUser
+from app.api.deps import Admin
 from app.core.config import get_settings
 from app.db.session import Database
 from bench.design import JobInfo, job_detail, job_summary
@@ -74,7 +74,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 @router.get("", response_model=list[JobInfo])
 async def list_jobs(
-    _: SuperUser,
+    _: Admin,
     limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0),
 ) -> list[JobInfo]:
@@ -82,7 +82,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobInfo)
-async def get_job(job_id: str, _: SuperUser) -> JobInfo:
+async def get_job(job_id: str, _: Admin) -> JobInfo:
     job = _scheduler().get_job(job_id)
     if not job:
         raise HTTPException(status_code=404, detail="Job not found")

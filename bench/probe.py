@@ -25,9 +25,9 @@ def install_ours() -> None:
 
     original = EnhancedScheduler.start
 
-    async def timed_start(self: EnhancedScheduler, reconcile: Any = None) -> None:
+    async def timed_start(self: EnhancedScheduler, *, reconcile: bool = False) -> None:
         started = time.perf_counter()
-        await original(self, reconcile)
+        await original(self, reconcile=reconcile)
         emit("scheduler_started", seconds=time.perf_counter() - started)
 
     EnhancedScheduler.start = timed_start  # type: ignore[method-assign]

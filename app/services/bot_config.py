@@ -30,7 +30,7 @@ from app.models.user import User
 from app.schemas.bot_config import BotConfigCreate, BotConfigUpdate
 from app.services import audit as audit_service
 from app.tasks.client import SchedulerClient
-from app.tasks.jobs.scraping import bot_job_id
+from app.tasks.jobs.scraping import sync_command
 
 # The fields that decide whether a config has a job, and on what interval.
 JOB_FIELDS = ("is_active", "auto_scrape_enabled", "scrape_interval_hours")
@@ -47,9 +47,7 @@ async def sync_job(
     """Add, reschedule or remove the config's job. The leader leaves an unchanged job
     alone, so its next run time moves only when its interval does."""
     await scheduler.submit(
-        "sync_bot",
-        bot_job_id(bot_config_id),
-        {"bot_config_id": bot_config_id, "enabled": enabled, "interval_hours": interval_hours},
+        sync_command(bot_config_id, enabled=enabled, interval_hours=interval_hours)
     )
 
 

@@ -7,7 +7,6 @@ import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, Invalid, NotFound
@@ -30,11 +29,10 @@ from app.schemas.task import (
 )
 from app.services import audit as audit_service
 from app.services.auth import Principal
-from app.tasks import humanize, triggers
+from app.tasks import commands, humanize, specs, triggers
 from app.tasks.client import SchedulerClient
-from app.tasks.jobs.cleanup import BUILTIN_JOB_IDS
-from app.tasks.registry import UnknownTask, registry
-from app.tasks.scheduler import BOT_JOB_PREFIX
+from app.tasks.jobs import BUILTIN_JOB_IDS, check_managed, registry
+from app.tasks.jobs.scraping import bot_config_id_of, is_bot_job
 
 # Last status and success rate in the job list are read from this many latest runs.
 RECENT_RUNS = 50
@@ -54,11 +52,6 @@ def job_info(row: APSchedulerJob) -> JobInfo:
     kwargs: dict[str, Any] = state.get("kwargs") or {}
     trigger = state["trigger"]
     next_run = state.get("next_run_time")
-    bot_config_id = (
-        int(row.id.removeprefix(BOT_JOB_PREFIX))
-        if row.id.startswith(BOT_JOB_PREFIX) and row.id.removeprefix(BOT_JOB_PREFIX).isdigit()
-        else None
-    )
     return JobInfo(
         id=row.id,
         name=state.get("name") or row.id,
@@ -72,7 +65,7 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         trigger_description=humanize.describe(trigger),
         timeout_seconds=kwargs.get("timeout_seconds"),
         builtin=row.id in BUILTIN_JOB_IDS,
-        bot_config_id=bot_config_id,
+        bot_config_id=bot_config_id_of(row.id),
         func=state.get("func"),
         args=list(state.get("args") or []),
         kwargs=kwargs,
@@ -135,43 +128,9 @@ def list_tasks() -> list[TaskInfo]:
 async def _check_task(db: AsyncSession, task: str, params: dict[str, Any]) -> None:
     """The task exists and can run these params: they fit its model, and what they name
     exists (the run would only fail later, in the history, where nobody asked)."""
-    try:
-        definition = registry.get(task)
-    except UnknownTask:
-        known = ", ".join(t.name for t in registry.all())
-        raise Invalid(f"unknown task {task!r}; registered tasks: {known}", field="task") from None
-    try:
-        parsed = definition.params_model.model_validate(params)
-    except ValidationError as exc:
-        raise Invalid(
-            [
-                {
-                    "loc": ["body", "params", *map(str, err["loc"])],
-                    "msg": err["msg"],
-                    "type": err["type"],
-                }
-                for err in exc.errors()
-            ]
-        ) from None
+    definition, parsed = specs.check_task(registry, task, params)
     if definition.check is not None:
         await definition.check(db, parsed)
-
-
-def _check_trigger(spec: Any) -> None:
-    try:
-        triggers.check_fires(spec)
-    except ValueError as exc:
-        raise Invalid(str(exc), field="trigger") from None
-
-
-def _check_managed(job_id: str, action: str) -> None:
-    if job_id in BUILTIN_JOB_IDS:
-        raise Conflict(f"Job {job_id!r} is built in and cannot be {action}; pause it instead")
-    if job_id.startswith(BOT_JOB_PREFIX):
-        raise Conflict(
-            f"Job {job_id!r} follows its bot config and cannot be {action} here; change the "
-            "bot config (auto_scrape_enabled, is_active, scrape_interval_hours) instead"
-        )
 
 
 async def create_job(
@@ -182,15 +141,15 @@ async def create_job(
     reason: str | None = None,
 ) -> JobInfo:
     """`reason` from the body wins over one given beside it (the query string)."""
-    _check_managed(data.id, "created")
+    check_managed(data.id, "created")
     await _check_task(db, data.task, data.params)
-    _check_trigger(data.trigger)
+    specs.check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
     result = await client.submit(
-        "add",
-        data.id,
-        data.model_dump(mode="json", exclude={"reason"}),
+        commands.AddJob.model_validate(
+            {**data.model_dump(mode="json", exclude={"reason"}), "job_id": data.id}
+        ),
         audit=audit_service.intent(
             actor, AuditAction.CREATE, data.id, reason=data.reason or reason
         ),
@@ -210,8 +169,8 @@ async def update_job(
 ) -> JobInfo:
     current = await _load(db, job_id)
     changes = data.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
-    if job_id.startswith(BOT_JOB_PREFIX) and {"task", "params", "trigger"} & changes.keys():
-        _check_managed(job_id, "given another task or trigger")
+    if is_bot_job(job_id) and {"task", "params", "trigger"} & changes.keys():
+        check_managed(job_id, "given another task or trigger")
     if job_id in BUILTIN_JOB_IDS and {"task", "params"} & changes.keys():
         raise Conflict(f"Job {job_id!r} is built in; its task cannot change")
     if "task" in changes or "params" in changes:
@@ -222,16 +181,14 @@ async def update_job(
             params if params is not None else current.params or {},
         )
     if data.trigger is not None:
-        _check_trigger(data.trigger)
+        specs.check_trigger(data.trigger)
     for key in ("name", "task", "params", "trigger", "max_instances", "coalesce"):
         if key in changes and changes[key] is None:
             raise Invalid(f"{key} cannot be null", field=key)
     if not changes:
         return await get_job(db, job_id)
     result = await client.submit(
-        "modify",
-        job_id,
-        changes,
+        commands.ModifyJob.model_validate({**changes, "job_id": job_id}),
         audit=audit_service.intent(
             actor,
             AuditAction.MODIFY,
@@ -249,16 +206,15 @@ async def job_action(
     db: AsyncSession,
     client: SchedulerClient,
     job_id: str,
-    action: str,
+    action: commands.JobAction,
     actor: Principal,
     reason: str | None = None,
 ) -> JobActionResponse:
     current = await _load(db, job_id)
     if action == "remove":
-        _check_managed(job_id, "deleted")
+        check_managed(job_id, "deleted")
     result = await client.submit(
-        action,
-        job_id,
+        commands.JOB_ACTIONS[action](job_id=job_id),
         audit=audit_service.intent(
             actor,
             AUDITED_ACTIONS[action],
@@ -291,7 +247,7 @@ def preview(data: TriggerPreview) -> TriggerPreviewResponse:
         spec = type(spec).model_validate(
             {**spec.model_dump(exclude_unset=True), "timezone": data.timezone}
         )
-    _check_trigger(spec)
+    specs.check_trigger(spec)
     trigger = triggers.build_trigger(spec)
     return TriggerPreviewResponse(
         trigger=str(trigger),

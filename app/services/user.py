@@ -15,6 +15,7 @@ from app.models.user import User
 from app.schemas.user import UserCreate, UserUpdate, UserUpdateMe
 from app.services import auth as auth_service
 from app.services.auth import Principal
+from app.services.bot_config import sync_job
 from app.tasks.client import SchedulerClient
 
 logger = logging.getLogger(__name__)
@@ -130,8 +131,6 @@ async def delete_user(
     """The user's bot configs and API keys go with the user (ON DELETE CASCADE); their
     scraping jobs are removed first, so no job is left running for a config that no
     longer exists."""
-    from app.services.bot_config import sync_job
-
     if user.id == caller.user.id:
         raise Conflict("You cannot delete your own account")
     _check_superuser_rights(caller, user, grants=False)

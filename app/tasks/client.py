@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import AppError, Conflict, Invalid, NotFound, ServiceUnavailable
+from app.core.errors import ServiceUnavailable
 from app.crud import scheduler as scheduler_crud
 from app.db.session import Database
-from app.models.scheduler import CommandStatus, SchedulerCommand
+from app.models.scheduler import CommandStatus
 from app.schemas.task import LeaderInfo
-from app.tasks.service import SCHEDULER_NAME, SchedulerService
+from app.tasks import commands
+from app.tasks.commands import Command
+
+# The leadership row's name.
+SCHEDULER_NAME = "scheduler"
 
 NO_LEADER = (
     "No scheduler is running, so the change cannot be applied. Start one with "
@@ -28,22 +32,18 @@ NO_LEADER = (
 APPLY_GRACE_SECONDS = 30.0
 
 
-def error_from_command(command: SchedulerCommand) -> AppError:
-    detail: Any = command.error
-    if detail is None and command.result is not None:
-        detail = command.result.get("detail")
-    status = command.error_status or 500
-    for cls in (NotFound, Conflict, Invalid, ServiceUnavailable):
-        if cls.status_code == status:
-            return cls(detail)
-    error = AppError(detail or "The scheduler could not apply the change")
-    error.status_code = status
-    return error
+class LocalCandidate(Protocol):
+    """A scheduler candidate in this process (`serve` runs one beside the API): told of
+    a new command at once instead of finding it at its next poll."""
+
+    runner_id: str
+
+    def wake(self) -> None: ...
 
 
 class SchedulerClient:
     def __init__(
-        self, settings: Settings, database: Database, local: SchedulerService | None = None
+        self, settings: Settings, database: Database, local: LocalCandidate | None = None
     ) -> None:
         self.settings = settings
         self.database = database
@@ -65,12 +65,7 @@ class SchedulerClient:
         )
 
     async def submit(
-        self,
-        action: str,
-        job_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-        *,
-        audit: dict[str, Any] | None = None,
+        self, command: Command, *, audit: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Send one change to the leader and wait until it is applied. Raises the
         leader's error (404, 409, 422) or 503 when no leader applies it in time.
@@ -81,15 +76,16 @@ class SchedulerClient:
         async with self.database.transaction() as db:
             if not (await self.leader(db)).alive:
                 raise ServiceUnavailable(NO_LEADER)
-            command = await scheduler_crud.create_command(
+            action, job_id, payload = commands.encode(command)
+            row = await scheduler_crud.create_command(
                 db,
                 action=action,
                 job_id=job_id,
-                payload=payload or {},
+                payload=payload,
                 now=datetime.now(UTC),
                 audit=audit,
             )
-            command_id = command.id
+            command_id = row.id
         if self.local is not None:
             self.local.wake()
         return await self._wait(command_id)
@@ -105,7 +101,7 @@ class SchedulerClient:
             if command.status == CommandStatus.DONE:
                 return command.result or {}
             if command.status == CommandStatus.FAILED:
-                raise error_from_command(command)
+                raise commands.error_of(command.error_status, command.error, command.result)
             if loop.time() >= deadline + APPLY_GRACE_SECONDS:
                 raise ServiceUnavailable(
                     "The scheduler stopped while applying the change; check the job before retrying"

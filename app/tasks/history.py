@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from fastapi.encoders import jsonable_encoder
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.crud import task_execution as execution_crud
@@ -37,10 +37,7 @@ def json_safe(value: Any) -> Any:
     """A task's return value as something the JSON column accepts: datetimes, decimals,
     models and sets are converted, anything else unknown becomes its `repr`, and
     oversized results are cut down, so recording a result can never fail the run."""
-    try:
-        encoded = jsonable_encoder(value)
-    except Exception:
-        encoded = json.loads(json.dumps(value, default=repr))
+    encoded = to_jsonable_python(value, fallback=repr, serialize_unknown=True)
     if not isinstance(encoded, dict):
         encoded = {"result": encoded}
     text = json.dumps(encoded, default=repr)

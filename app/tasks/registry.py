@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.session import Database
+from app.tasks.triggers import TriggerSpec
 
 
 class NoParams(BaseModel):
@@ -77,36 +78,31 @@ class TaskRegistry:
         return register
 
     def get(self, name: str) -> TaskDefinition:
-        _load_builtin_tasks()
         try:
             return self._tasks[name]
         except KeyError:
             raise UnknownTask(name) from None
 
     def all(self) -> list[TaskDefinition]:
-        _load_builtin_tasks()
         return sorted(self._tasks.values(), key=lambda t: t.name)
 
 
+# The one registry. The built-in tasks are in it once `app.tasks.jobs` (the catalog) is
+# imported; whoever looks tasks up imports the catalog, not this module.
 registry = TaskRegistry()
 
 
-def _load_builtin_tasks() -> None:
-    # Imported on first use rather than at import time: the job modules import
-    # services that import this module.
-    import app.tasks.jobs.cleanup
-    import app.tasks.jobs.scraping  # noqa: F401
-
-
-@dataclass(frozen=True)
-class JobSpec:
+class JobSpec(BaseModel):
     """A job as code or a request wants it: which task, with what params, on what
-    trigger. The scheduler turns it into an APScheduler job on the runner entry point."""
+    trigger. The scheduler turns it into an APScheduler job on the runner entry point.
+    A model, so a spec travels in a command as JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     name: str
     task: str
-    trigger: Any  # a triggers.TriggerSpec
+    trigger: TriggerSpec
     params: dict[str, Any] | None = None
     timeout_seconds: float | None = None
     max_instances: int = 1

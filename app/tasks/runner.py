@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from app.core.config import Settings
 from app.db.session import Database
-from app.tasks.registry import TaskContext, registry
+from app.tasks.registry import TaskContext, TaskRegistry
 
 ENTRY_POINT = "app.tasks.runner:run"
 
@@ -26,28 +25,11 @@ class TaskTimeout(Exception):
 
 @dataclass(frozen=True)
 class Runtime:
+    """What a run needs of the leader it runs on."""
+
     database: Database
     settings: Settings
-
-
-# The scheduler binds its database to the event loop its jobs run on; async engines
-# belong to one loop, so the lookup goes by loop.
-_runtimes: WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = WeakKeyDictionary()
-
-
-def bind_runtime(runtime: Runtime) -> None:
-    _runtimes[asyncio.get_running_loop()] = runtime
-
-
-def unbind_runtime() -> None:
-    _runtimes.pop(asyncio.get_running_loop(), None)
-
-
-def current_runtime() -> Runtime:
-    try:
-        return _runtimes[asyncio.get_running_loop()]
-    except KeyError:
-        raise RuntimeError("no scheduler runtime is bound to this event loop") from None
+    registry: TaskRegistry
 
 
 async def run(
@@ -56,9 +38,14 @@ async def run(
     params: dict[str, Any] | None = None,
     timeout_seconds: float | None = None,
     job_id: str | None = None,
+    runtime: Runtime | None = None,
 ) -> Any:
-    runtime = current_runtime()
-    definition = registry.get(task)
+    """Run one task. The leader's run path passes `runtime` (its database, settings and
+    registry) along with the job's stored kwargs; it has a default only because
+    APScheduler checks a job's kwargs against this signature when the job is stored."""
+    if runtime is None:
+        raise RuntimeError("a task runs only through the scheduler leader's run path")
+    definition = runtime.registry.get(task)
     parsed = definition.params_model.model_validate(params or {})
     timeout = (
         timeout_seconds

@@ -19,12 +19,12 @@ from app.crud import audit as audit_crud
 from app.crud import scheduler as scheduler_crud
 from app.db.session import Database
 from app.models.scheduler import CommandStatus
+from app.tasks import commands
+from app.tasks.client import SCHEDULER_NAME
 from app.tasks.leader import Elector, elector_for
 from app.tasks.scheduler import EnhancedScheduler, new_runner_id
 
 logger = logging.getLogger(__name__)
-
-SCHEDULER_NAME = "scheduler"
 
 
 class SchedulerService:
@@ -111,13 +111,11 @@ class SchedulerService:
     async def _lead(self, database: Database, elector: Elector) -> None:
         assert self._stop is not None
         assert self._wake is not None
-        from app.tasks.jobs.scraping import reconcile_bot_jobs
-
         logger.info("%s became the scheduler leader", self.runner_id)
         scheduler = EnhancedScheduler(self.settings, database, self.runner_id)
         # Set before starting, so a start that fails half-way is still shut down.
         self.scheduler = scheduler
-        await scheduler.start(reconcile=reconcile_bot_jobs)
+        await scheduler.start(reconcile=True)
         self.leader_since = scheduler.started_at
         metrics.set_leader(True)
         await self._write_leader(database, claim=True)
@@ -208,12 +206,7 @@ class SchedulerService:
                 result = {**result, "audit_id": audit_id}
             values = {"status": CommandStatus.DONE, "result": result}
         except AppError as exc:
-            values = {
-                "status": CommandStatus.FAILED,
-                "error_status": exc.status_code,
-                "error": exc.detail if isinstance(exc.detail, str) else None,
-                "result": None if isinstance(exc.detail, str) else {"detail": exc.detail},
-            }
+            values = {"status": CommandStatus.FAILED, **commands.failure(exc)}
         except Exception as exc:
             logger.exception("command %s (%s) failed", command_id, command.action)
             values = {

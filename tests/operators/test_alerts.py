@@ -15,7 +15,8 @@ import pytest
 from app.core.config import Settings
 from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
-from app.services.alert import AlertDispatcher, RunOutcome
+from app.tasks.alerts import AlertDispatcher
+from app.tasks.outcome import RunOutcome
 from tests.conftest import bearer, create_job, login, run_and_wait, running_app, wait_for
 from tests.operators.conftest import Receiver
 
@@ -142,7 +143,7 @@ async def test_a_failing_webhook_is_retried_a_bounded_number_of_times(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.services.alert")
+    caplog.set_level(logging.WARNING, logger="app.tasks.alerts")
     settings = alert_settings(
         settings_factory,
         f"{receiver.url}/fail",
@@ -180,7 +181,7 @@ async def test_a_webhook_that_never_answers_does_not_hold_up_the_job(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.services.alert")
+    caplog.set_level(logging.WARNING, logger="app.tasks.alerts")
     settings = alert_settings(
         settings_factory,
         f"{receiver.url}/slow",

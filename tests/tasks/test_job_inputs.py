@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.db.session import Database
-from app.tasks import scheduler as scheduler_module
+from app.tasks import runs as runs_module
 from tests.conftest import create_job, run_and_wait, stored_state, wait_for
 
 WEEK = 7 * 24 * 3600
@@ -134,7 +134,7 @@ async def test_params_must_be_an_object(
 async def stored_job_change(app: FastAPI, job_id: str, **changes: Any) -> None:
     """Change a stored job as an older version of this code could have left it (the API
     refuses such values now)."""
-    engine = app.state.scheduler_service.scheduler.scheduler
+    engine = app.state.scheduler_service.scheduler.engine
     engine.modify_job(job_id, **changes)
 
 
@@ -176,7 +176,7 @@ async def test_a_run_that_cannot_start_ends_in_a_failed_row(
     def unreadable(*_: Any) -> None:
         raise RuntimeError("the clock could not be read")
 
-    monkeypatch.setattr(scheduler_module, "_missed_by", unreadable)
+    monkeypatch.setattr(runs_module, "_missed_by", unreadable)
     await create_job(
         client,
         admin_headers,

@@ -71,7 +71,7 @@ async def test_jobs_due_together_run_once_and_leave_the_store(
     again = EnhancedScheduler(settings, database)
     await again.start()
     try:
-        assert not [j for j in again.scheduler.get_jobs() if j.id.startswith("burst_")]
+        assert not [j for j in again.engine.get_jobs() if j.id.startswith("burst_")]
         await asyncio.sleep(1)
     finally:
         await again.shutdown()

@@ -77,7 +77,7 @@ async def test_changed_builtin_trigger_reschedules_but_keeps_pause(
             trigger=IntervalSpec(hours=5),
         )
     )
-    assert scheduler.scheduler.get_job("cleanup_tokens").next_run_time is None
+    assert scheduler.engine.get_job("cleanup_tokens").next_run_time is None
     await scheduler.shutdown()
     async with running_app(settings) as (_, client):
         job = (

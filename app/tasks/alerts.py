@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from app.core.config import Settings
+from app.core.retry import retrying
 from app.db.session import Database
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.models.task_execution import ExecutionStatus
 from app.tasks.manager import TaskManager
+from app.tasks.outcome import RunOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +43,6 @@ SOURCE = "reddit-bot-backend"
 # Missed runs of one job within this many seconds make one alert: a scheduler that was
 # down or behind records every fire time it skipped, and each would be an alert.
 MISSED_BATCH_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    job_id: str
-    job_name: str
-    task: str | None
-    status: ExecutionStatus
-    trigger: ExecutionTrigger
-    execution_id: int | None
-    scheduled_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime
-    error_message: str | None
 
 
 def alert_payload(event: str, outcome: RunOutcome, runner: str, **extra: Any) -> dict[str, Any]:
@@ -89,6 +76,10 @@ def alert_payload(event: str, outcome: RunOutcome, runner: str, **extra: Any) ->
         "sent_at": datetime.now(UTC).isoformat(),
         **extra,
     }
+
+
+class DeliveryFailed(Exception):
+    """The webhook answered, but not with a success."""
 
 
 def _where(url: str) -> str:
@@ -206,40 +197,53 @@ class AlertDispatcher:
         return self._client
 
     async def _deliver(self, url: str, payload: dict[str, Any]) -> bool:
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                async with asyncio.timeout(self.timeout):
-                    response = await self._http().post(url, json=payload)
-                if response.is_success:
-                    return True
-                problem = f"HTTP {response.status_code}"
-            except TimeoutError:
-                problem = f"no answer within {self.timeout:g} s"
-            except (httpx.HTTPError, OSError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if attempt < self.attempts:
-                delay = self.backoff * 2 ** (attempt - 1)
-                logger.warning(
-                    "alert %s for job %s to %s failed (attempt %d of %d: %s); retrying in %gs",
-                    payload["event"],
-                    payload["job_id"],
-                    _where(url),
-                    attempt,
-                    self.attempts,
-                    problem,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        logger.error(
-            "alert %s for job %s to %s not delivered after %d attempt(s): %s",
-            payload["event"],
-            payload["job_id"],
-            _where(url),
-            self.attempts,
-            problem,
-        )
-        return False
+        where = _where(url)
+
+        async def post() -> None:
+            async with asyncio.timeout(self.timeout):
+                response = await self._http().post(url, json=payload)
+            if not response.is_success:
+                raise DeliveryFailed(f"HTTP {response.status_code}")
+
+        def retrying_in(attempt: int, problem: str, delay: float) -> None:
+            logger.warning(
+                "alert %s for job %s to %s failed (attempt %d of %d: %s); retrying in %gs",
+                payload["event"],
+                payload["job_id"],
+                where,
+                attempt,
+                self.attempts,
+                problem,
+                delay,
+            )
+
+        try:
+            await retrying(
+                post,
+                attempts=self.attempts,
+                backoff_seconds=self.backoff,
+                retry_on=(DeliveryFailed, TimeoutError, httpx.HTTPError, OSError),
+                on_retry=retrying_in,
+                describe=self._problem,
+            )
+        except (DeliveryFailed, TimeoutError, httpx.HTTPError, OSError) as exc:
+            logger.error(
+                "alert %s for job %s to %s not delivered after %d attempt(s): %s",
+                payload["event"],
+                payload["job_id"],
+                where,
+                self.attempts,
+                self._problem(exc),
+            )
+            return False
+        return True
+
+    def _problem(self, exc: BaseException) -> str:
+        if isinstance(exc, DeliveryFailed):
+            return str(exc)
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.timeout:g} s"
+        return f"{type(exc).__name__}: {exc}"
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Give alerts in flight `timeout` seconds, then cancel the rest."""

@@ -1,0 +1,92 @@
+"""`LocalExecutor`: APScheduler's executor interface, running each fire on the leader's
+event loop through one callable, the run path (`runs.Runs.execute`). It knows nothing
+of history; it keeps APScheduler's instance limit and its event protocol.
+
+APScheduler counts running instances per job and decrements the count only when the
+executor reports the run's events (`_run_job_success`/`_run_job_error`), so every
+submitted run must end in one of those calls, or the job would never fire again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from apscheduler.events import JobExecutionEvent
+from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
+from apscheduler.job import Job
+
+logger = logging.getLogger(__name__)
+
+# The run path: (job, fire times, run-now future or None) -> the events of those fires.
+# The future resolves to the execution id once a run-now's row is written.
+RunNow = asyncio.Future[int | None]
+RunPath = Callable[
+    [Job, list[datetime], RunNow | None], Coroutine[Any, Any, list[JobExecutionEvent]]
+]
+# Told of a scheduled fire that merges fire times the engine fell behind on.
+CoalescedHook = Callable[[Job, datetime], None]
+
+
+class LocalExecutor(BaseExecutor):  # type: ignore[misc]
+    def __init__(
+        self,
+        run: RunPath,
+        loop: asyncio.AbstractEventLoop,
+        on_coalesced: CoalescedHook | None = None,
+    ) -> None:
+        super().__init__()
+        self._run = run
+        self._loop = loop
+        self._on_coalesced = on_coalesced
+        self._futures: set[concurrent.futures.Future[list[JobExecutionEvent]]] = set()
+
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        if self._on_coalesced is not None and job.coalesce and run_times:
+            try:
+                self._on_coalesced(job, run_times[-1])
+            except Exception:
+                # The run goes ahead; only the record of the fire times it merged is lost.
+                logger.exception("job %s: could not record its coalesced fire times", job.id)
+        super().submit_job(job, run_times)
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        self._start(job, run_times, None)
+
+    def submit_now(self, job: Job, run_time: datetime, started: RunNow) -> None:
+        """Run now, under the same instance limit as a scheduled run (as
+        `BaseExecutor.submit_job` does it). Raises `MaxInstancesReachedError`."""
+        assert self._lock is not None, "the executor has not been started"
+        with self._lock:
+            if self._instances[job.id] >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+            self._start(job, [run_time], started)
+            self._instances[job.id] += 1
+
+    def _start(self, job: Job, run_times: list[datetime], started: RunNow | None) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._run(job, run_times, started), self._loop)
+
+        def done(f: concurrent.futures.Future[list[JobExecutionEvent]]) -> None:
+            self._futures.discard(f)
+            if f.cancelled():
+                self._run_job_error(job.id, asyncio.CancelledError())
+                return
+            exc = f.exception()
+            if exc is not None:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, f.result())
+
+        self._futures.add(future)
+        future.add_done_callback(done)
+
+    def shutdown(self, wait: bool = True) -> None:
+        for future in list(self._futures):
+            future.cancel()
+
+    def running(self) -> set[asyncio.Future[list[JobExecutionEvent]]]:
+        return {asyncio.wrap_future(f, loop=self._loop) for f in list(self._futures)}

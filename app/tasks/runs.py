@@ -1,0 +1,298 @@
+"""`Runs`: the one path of a fire on the leader, scheduled or run-now: claim the slot
+(the `running` row), run the task, record the outcome, then metrics and alerts. Fires
+that do not run (missed, skipped, coalesced) are recorded through the same outcome.
+
+Runs happen on the leader's event loop; the engine's thread reaches it only through
+`spawn` and the executor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.job import Job
+
+from app.core import metrics
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.tasks import runner
+from app.tasks.alerts import AlertDispatcher
+from app.tasks.executor import RunNow
+from app.tasks.history import HistoryWriter
+from app.tasks.outcome import RunOutcome
+
+logger = logging.getLogger(__name__)
+
+# After a long outage a fast job may have thousands of coalesced fire times.
+MAX_COALESCED_RECORDED = 100
+
+
+def job_task(job: Job) -> str | None:
+    task = job.kwargs.get("task")
+    return task if isinstance(task, str) else None
+
+
+def _event(job: Job, run_time: datetime, status: ExecutionStatus, error: Any) -> JobExecutionEvent:
+    # The executor hands these to APScheduler, which counts the run as ended (its
+    # instance limit) and tells its listeners.
+    if status is ExecutionStatus.SUCCESS:
+        return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, "default", run_time)
+    if status is ExecutionStatus.MISSED:
+        return JobExecutionEvent(EVENT_JOB_MISSED, job.id, "default", run_time)
+    return JobExecutionEvent(EVENT_JOB_ERROR, job.id, "default", run_time, exception=error)
+
+
+class Runs:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        history: HistoryWriter,
+        alerts: AlertDispatcher,
+        runner_id: str,
+        runtime: runner.Runtime,
+    ) -> None:
+        self.runtime = runtime
+        self.loop = loop
+        self.history = history
+        self.alerts = alerts
+        self.runner_id = runner_id
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def execute(
+        self, job: Job, run_times: list[datetime], run_now: RunNow | None
+    ) -> list[JobExecutionEvent]:
+        events: list[JobExecutionEvent] = []
+        trigger = ExecutionTrigger.MANUAL if run_now is not None else ExecutionTrigger.SCHEDULED
+        for run_time in run_times:
+            scheduled_at = None if run_now is not None else run_time.astimezone(UTC)
+            try:
+                missed_by = None if run_now is not None else _missed_by(job, run_time)
+            except Exception as exc:
+                # Every fire ends in a row: a run that cannot even start is a failed one,
+                # not a line in the log.
+                message = f"Could not start the run: {type(exc).__name__}: {exc}"
+                await self.record_only(job, ExecutionStatus.FAILED, scheduled_at, message)
+                events.append(_event(job, run_time, ExecutionStatus.FAILED, exc))
+                continue
+            if missed_by is not None:
+                message = f"Run was missed by {missed_by}"
+                await self.record_only(job, ExecutionStatus.MISSED, scheduled_at, message)
+                events.append(_event(job, run_time, ExecutionStatus.MISSED, None))
+                continue
+            outcome = await self._run_once(job, scheduled_at, trigger, run_now)
+            if outcome is not None:
+                events.append(_event(job, run_time, outcome.status, outcome.error_message))
+        return events
+
+    async def _run_once(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        run_now: RunNow | None,
+    ) -> RunOutcome | None:
+        try:
+            execution_id = await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=trigger,
+                scheduled_at=scheduled_at,
+                runner=self.runner_id,
+            )
+        except Exception as exc:
+            # No row, no run: running without a record would break exactly-once.
+            logger.error("could not record the start of %s; run skipped: %s", job.id, exc)
+            if run_now is not None and not run_now.done():
+                run_now.set_exception(exc)
+            return None
+        if run_now is not None and not run_now.done():
+            run_now.set_result(execution_id)
+        if execution_id is None:
+            logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
+            return None
+
+        started = datetime.now(UTC)
+        status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
+        try:
+            # Inside: whatever fails between the row and the task body fails the run.
+            metrics.run_started(job_task(job), scheduled_at, started)
+            result = await job.func(
+                *job.args, **{**job.kwargs, "job_id": job.id, "runtime": self.runtime}
+            )
+        except runner.TaskTimeout as exc:
+            status, message = ExecutionStatus.TIMEOUT, str(exc)
+        except asyncio.CancelledError:
+            status, message = (
+                ExecutionStatus.INTERRUPTED,
+                "Cancelled: the scheduler stopped during the run",
+            )
+            await self._finish(execution_id, started, status, message=message)
+            self._observe(
+                self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
+            )
+            raise
+        except Exception as exc:
+            status, message, tb = (
+                ExecutionStatus.FAILED,
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+        await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
+        outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
+        self._observe(outcome)
+        return outcome
+
+    async def _finish(
+        self,
+        execution_id: int,
+        started: datetime,
+        status: ExecutionStatus,
+        *,
+        result: Any = None,
+        message: str | None = None,
+        tb: str | None = None,
+    ) -> None:
+        try:
+            await self.history.record_finish(
+                execution_id,
+                status=status,
+                started_at=started,
+                result=result,
+                error_message=message,
+                error_traceback=tb,
+            )
+        except Exception:
+            # The row stays `running`; the next leader start closes it as interrupted.
+            logger.exception("could not record the outcome of execution %s", execution_id)
+
+    async def record_only(
+        self, job: Job, status: ExecutionStatus, scheduled_at: datetime | None, message: str
+    ) -> None:
+        """Record a fire that did not run."""
+        try:
+            execution_id = await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=ExecutionTrigger.SCHEDULED,
+                scheduled_at=scheduled_at,
+                runner=self.runner_id,
+                status=status,
+                error_message=message,
+            )
+        except Exception:
+            logger.exception("could not record a %s run of %s", status, job.id)
+            return
+        if execution_id is not None:  # None: another scheduler recorded this slot
+            trigger = ExecutionTrigger.SCHEDULED
+            self._observe(
+                self._outcome(job, execution_id, trigger, scheduled_at, None, status, message)
+            )
+
+    @staticmethod
+    def _outcome(
+        job: Job,
+        execution_id: int | None,
+        trigger: ExecutionTrigger,
+        scheduled_at: datetime | None,
+        started: datetime | None,
+        status: ExecutionStatus,
+        message: str | None,
+    ) -> RunOutcome:
+        return RunOutcome(
+            job_id=job.id,
+            job_name=job.name,
+            task=job_task(job),
+            status=status,
+            trigger=trigger,
+            execution_id=execution_id,
+            scheduled_at=scheduled_at,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            error_message=message,
+        )
+
+    def _observe(self, outcome: RunOutcome) -> None:
+        """Metrics and alerts for an outcome just recorded. Neither may delay or fail the
+        run: metrics are in memory, and alerts go out on tasks of their own."""
+        try:
+            if outcome.started_at is not None:
+                metrics.run_finished(
+                    outcome.job_id,
+                    outcome.task,
+                    outcome.status,
+                    outcome.started_at,
+                    outcome.finished_at,
+                )
+            else:
+                metrics.observe_outcome(outcome.job_id, outcome.status, outcome.finished_at)
+            self.alerts.notify(outcome)
+        except Exception:
+            logger.exception("metrics or alerts failed for job %s", outcome.job_id)
+
+    # --- called on the engine's thread ---------------------------------------------
+
+    def record_coalesced(self, job: Job, latest: datetime) -> None:
+        """APScheduler merges fire times the engine fell behind on into the latest one
+        and says nothing of the others; record them as missed so no slot goes silent.
+        At submit time `job.next_run_time` is still the first due fire time."""
+        bypassed = [t for t in job._get_run_times(latest) if t < latest]
+        if len(bypassed) > MAX_COALESCED_RECORDED:
+            logger.warning(
+                "job %s: %d fire times coalesced, recording the last %d",
+                job.id,
+                len(bypassed),
+                MAX_COALESCED_RECORDED,
+            )
+            bypassed = bypassed[-MAX_COALESCED_RECORDED:]
+        merged = f"Coalesced into the run scheduled at {latest.astimezone(UTC).isoformat()}"
+        for run_time in bypassed:
+            self.spawn(
+                self.record_only(job, ExecutionStatus.MISSED, run_time.astimezone(UTC), merged)
+            )
+
+    def record_skipped(self, job: Job, event: JobSubmissionEvent) -> None:
+        for run_time in event.scheduled_run_times:
+            self.spawn(
+                self.record_only(
+                    job,
+                    ExecutionStatus.SKIPPED,
+                    run_time.astimezone(UTC),
+                    "Skipped: the previous run was still going (max_instances reached)",
+                )
+            )
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        self.loop.call_soon_threadsafe(start)
+
+    async def wait_background(self, timeout: float) -> None:
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+
+
+def _missed_by(job: Job, run_time: datetime) -> timedelta | None:
+    """How late a scheduled run is, if that is past its grace time (None: it runs).
+    Compared in seconds: a grace time too large for a `timedelta` (stored before grace
+    times were bounded) is simply never past."""
+    if job.misfire_grace_time is None:
+        return None
+    lateness = datetime.now(UTC) - run_time
+    if lateness.total_seconds() > job.misfire_grace_time:
+        return lateness
+    return None
