@@ -3,7 +3,8 @@
 Runs every benchmark on PostgreSQL (`BENCH_DATABASE_URL`, or scratch databases on the
 local server) and SQLite (temporary files), writes the results as JSON (by default
 `bench/results.json`, and `bench/RESULTS.md` for a full run) and prints a table.
-`--quick` runs the same code at small sizes; it checks nothing about time.
+`--quick` runs the same code at small sizes; it checks nothing about time. The exit
+status is 1 when a benchmark could not run for a contender.
 
 `ours` runs on PostgreSQL in the production layout (an API process and a scheduler
 process) and on SQLite as one `reddit-bot serve` process; `BENCH_OURS_LAYOUT=split` or
@@ -124,7 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(report.text_table(entries) + "\n")
     sys.stdout.write(_layout_line(document["ours_layout"]) + "\n")
     sys.stdout.write(f"\n{document['seconds']} s; results in {output}\n")
+    failed = _failures(entries)
+    if failed:
+        # A benchmark that could not run at all is a broken benchmark (or app), not a
+        # slow one: the smoke run in CI must say so.
+        sys.stdout.write("failed: " + ", ".join(failed) + "\n")
+        return 1
     return 0
+
+
+def _failures(entries: list[dict[str, Any]]) -> list[str]:
+    return sorted(
+        f"{entry['name']}/{entry['database']}/{contender}"
+        for entry in entries
+        for contender, result in entry.get("results", {}).items()
+        if isinstance(result, dict) and "error" in result
+    )
 
 
 def _layout_line(layouts: dict[str, str]) -> str:

@@ -42,6 +42,7 @@ from app.api.deps import Admin, SessionDep
 from app.core.config import get_settings
 from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.services.instance_secret import access_tokens
 from bench.probe import emit
 
 logger = logging.getLogger(__name__)
@@ -537,6 +538,9 @@ def create_app() -> FastAPI:
         _database = Database(settings.DATABASE_URL)
         app.state.settings = settings
         app.state.db = _database
+        # The same signing key as the app's, so its access tokens work here too.
+        async with _database.transaction() as db:
+            app.state.access_tokens, _ = await access_tokens(db, settings)
         task_scheduler = EnhancedScheduler(settings.sync_database_url)
         started = time.perf_counter()
         await task_scheduler.start()

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Query
 from app.api.deps import Admin
 from app.core.config import get_settings
 from app.db.session import Database
+from app.services.instance_secret import access_tokens
 from bench.design import JobInfo, job_detail, job_summary
 from bench.jobstore import JobBatch
 from bench.probe import emit
@@ -109,6 +110,9 @@ def create_app() -> FastAPI:
         database = Database(settings.DATABASE_URL)
         app.state.settings = settings
         app.state.db = database
+        # The same signing key as the app's, so its access tokens work here too.
+        async with database.transaction() as db:
+            app.state.access_tokens, _ = await access_tokens(db, settings)
         emit("scheduler_started", seconds=start_with(None))
         try:
             yield
