@@ -26,6 +26,7 @@ from app.crud import scrape_session as session_crud
 from app.db.session import Database
 from app.models.bot_config import BotConfig, SortOrder, TimeFilter
 from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
+from app.services import reddit_app as reddit_app_service
 from app.services.scraping.reddit_client import (
     RedditClient,
     RedditCommentData,
@@ -69,6 +70,7 @@ class ScrapePlan:
     posts_limit: int
     include_comments: bool
     comments_limit: int
+    reddit_app_id: int | None
 
     @classmethod
     def of(cls, config: BotConfig) -> ScrapePlan:
@@ -81,6 +83,7 @@ class ScrapePlan:
             posts_limit=config.posts_limit,
             include_comments=config.include_comments,
             comments_limit=config.comments_limit,
+            reddit_app_id=config.reddit_app_id,
         )
 
     def matches(self, post: RedditPostData) -> bool:
@@ -209,7 +212,10 @@ class ScrapingOrchestrator:
                 if config is None:
                     raise NotFound(f"Bot config {bot_config_id} does not exist")
                 plan = ScrapePlan.of(config)
-            async with RedditClient(self.settings) as reddit:
+                credentials = await reddit_app_service.credentials(
+                    db, self.settings, plan.reddit_app_id
+                )
+            async with RedditClient(self.settings, credentials) as reddit:
                 await self._scrape(session_id, plan, reddit, counts)
         except asyncio.CancelledError:
             await self._finish(session_id, SessionStatus.FAILED, INTERRUPTED)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -33,6 +33,8 @@ CREDENTIALS_MISSING_REASON = "No Reddit app is configured for scraping"
 CREDENTIALS_REFUSED_REASON = "Reddit refused the Reddit app's credentials"
 UNREACHABLE_REASON = "Reddit could not be reached or kept failing; the scrape can be tried later"
 UNEXPECTED_ANSWER = "Reddit sent an answer that could not be read"
+# The budget key of the app configured by REDDIT_CLIENT_ID (stored apps use their id).
+ENV_APP_KEY = "env"
 # Reddit caps a listing page at 100 items.
 PAGE_SIZE = 100
 COMMENT_DEPTH = 10
@@ -55,6 +57,27 @@ class RedditError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.reason = reason or UNEXPECTED_ANSWER
+
+
+@dataclass(frozen=True)
+class RedditCredentials:
+    """The Reddit app a client signs in as. `app_key` names its rate budget."""
+
+    app_key: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    user_agent: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedditCredentials:
+        if not settings.REDDIT_CLIENT_ID or not settings.REDDIT_CLIENT_SECRET:
+            raise RedditError(CREDENTIALS_MISSING, reason=CREDENTIALS_MISSING_REASON)
+        return cls(
+            app_key=ENV_APP_KEY,
+            client_id=settings.REDDIT_CLIENT_ID,
+            client_secret=settings.REDDIT_CLIENT_SECRET,
+            user_agent=settings.REDDIT_USER_AGENT,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,13 +107,14 @@ class RedditCommentData:
 
 class RedditClient:
     """Use as `async with RedditClient(settings) as reddit: ...`. One instance serves
-    one task at a time: it keeps the token and the rate-limit state between requests."""
+    one task at a time: it keeps the token and the rate-limit state between requests.
+    Without `credentials` it signs in as the app of REDDIT_CLIENT_ID."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.REDDIT_CLIENT_ID or not settings.REDDIT_CLIENT_SECRET:
-            raise RedditError(CREDENTIALS_MISSING, reason=CREDENTIALS_MISSING_REASON)
-        self._client_id = settings.REDDIT_CLIENT_ID
-        self._client_secret = settings.REDDIT_CLIENT_SECRET
+    def __init__(self, settings: Settings, credentials: RedditCredentials | None = None) -> None:
+        credentials = credentials or RedditCredentials.from_settings(settings)
+        self.app_key = credentials.app_key
+        self._client_id = credentials.client_id
+        self._client_secret = credentials.client_secret
         self._api_url = settings.REDDIT_API_URL.rstrip("/")
         self._auth_url = settings.REDDIT_AUTH_URL.rstrip("/")
         self._timeout = settings.REDDIT_TIMEOUT_SECONDS
@@ -98,7 +122,7 @@ class RedditClient:
         self._backoff = settings.REDDIT_BACKOFF_SECONDS
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.REDDIT_TIMEOUT_SECONDS),
-            headers={"User-Agent": settings.REDDIT_USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": credentials.user_agent, "Accept": "application/json"},
             follow_redirects=False,
         )
         self._token: str | None = None
@@ -200,7 +224,12 @@ class RedditClient:
         if response.status_code in (401, 403):
             raise RedditError(
                 f"Reddit rejected the client credentials (HTTP {response.status_code} from "
-                f"{url}): check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET",
+                f"{url}): "
+                + (
+                    "check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET"
+                    if self.app_key == ENV_APP_KEY
+                    else f"check the client_id and client_secret of Reddit app {self.app_key}"
+                ),
                 status_code=response.status_code,
                 reason=CREDENTIALS_REFUSED_REASON,
             )
