@@ -20,8 +20,10 @@ from typing import Any
 
 import httpx
 
+from app.core import metrics
 from app.core.config import Settings
 from app.models.bot_config import SortOrder, TimeFilter
+from app.services.scraping.budget import RateBudget
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +110,25 @@ class RedditCommentData:
 class RedditClient:
     """Use as `async with RedditClient(settings) as reddit: ...`. One instance serves
     one task at a time: it keeps the token and the rate-limit state between requests.
-    Without `credentials` it signs in as the app of REDDIT_CLIENT_ID."""
+    Without `credentials` it signs in as the app of REDDIT_CLIENT_ID. With a `budget`,
+    each API request first takes a slot of the app's shared budget; without one, the
+    client only follows what the headers of its own answers say.
 
-    def __init__(self, settings: Settings, credentials: RedditCredentials | None = None) -> None:
+    `requests_made` counts the API requests sent (retries too; token requests go to
+    reddit.com and count against no budget); `rate_limit_wait_seconds` the time spent
+    waiting for a slot or for a 429's Retry-After."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: RedditCredentials | None = None,
+        *,
+        budget: RateBudget | None = None,
+    ) -> None:
         credentials = credentials or RedditCredentials.from_settings(settings)
+        self._budget = budget
+        self.requests_made = 0
+        self.rate_limit_wait_seconds = 0.0
         self.app_key = credentials.app_key
         self._client_id = credentials.client_id
         self._client_secret = credentials.client_secret
@@ -146,9 +163,17 @@ class RedditClient:
     # --- what the scraper asks for --------------------------------------------------
 
     async def subreddit_posts(
-        self, subreddit: str, *, sort: SortOrder, time_filter: TimeFilter, limit: int
+        self,
+        subreddit: str,
+        *,
+        sort: SortOrder,
+        time_filter: TimeFilter,
+        limit: int,
+        stop_at: datetime | None = None,
     ) -> list[RedditPostData]:
-        """Up to `limit` posts of a subreddit's listing, following `after` across pages."""
+        """Up to `limit` posts of a subreddit's listing, following `after` across pages.
+        With `stop_at` (for `new`, whose pages go back in time), no page is asked for
+        after one that reaches a post created then or earlier."""
         path = f"/r/{subreddit}/{sort.value}"
         posts: list[RedditPostData] = []
         seen: set[str] = set()
@@ -162,15 +187,17 @@ class RedditClient:
             payload = await self._api_get(path, params)
             children, after = _listing(payload, path)
             added = 0
+            reached = False
             for child in children:
                 if child.get("kind") != "t3":
                     continue
                 post = _post(_data(child, path), path)
+                reached = reached or (stop_at is not None and post.created_utc <= stop_at)
                 if post.reddit_id not in seen and len(posts) < limit:
                     seen.add(post.reddit_id)
                     posts.append(post)
                     added += 1
-            if not after or not added:
+            if not after or not added or reached:
                 break
         return posts
 
@@ -201,7 +228,11 @@ class RedditClient:
         for attempt in range(2):
             token = await self._access_token()
             response = await self._send(
-                "GET", url, params=params, headers={"Authorization": f"bearer {token}"}
+                "GET",
+                url,
+                params=params,
+                headers={"Authorization": f"bearer {token}"},
+                budgeted=True,
             )
             if response.status_code == 401 and attempt == 0:
                 # The token was revoked or expired early: one more try with a new one.
@@ -245,22 +276,23 @@ class RedditClient:
         self._token_expires_at = time.monotonic() + expires_in - margin
         return token
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, *, budgeted: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         """One request, retried on 429, 5xx and network errors; any other answer is
-        returned as it is."""
+        returned as it is. A `budgeted` request takes a slot of the budget first."""
         attempt = 0
         while True:
-            await self._wait_for_rate_limit()
             wait: float | None = None
             try:
-                response = await self._http.request(method, url, **kwargs)
+                response = await self._request(method, url, budgeted=budgeted, **kwargs)
             except httpx.TimeoutException:
                 problem = f"no answer within {self._timeout:g} s"
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc or 'connection failed'}"
             else:
-                self._note_rate_limit(response.headers)
                 if response.status_code == 429:
+                    metrics.reddit_rate_limited(self.app_key)
                     problem = "HTTP 429 Too Many Requests"
                     wait = _retry_after(response.headers)
                 elif response.status_code >= 500:
@@ -279,7 +311,31 @@ class RedditClient:
                 method, url, problem, attempt + 1, self._max_retries, delay,
             )  # fmt: skip
             await asyncio.sleep(delay)
+            if wait is not None:
+                self.rate_limit_wait_seconds += delay
             attempt += 1
+
+    async def _request(
+        self, method: str, url: str, *, budgeted: bool, **kwargs: Any
+    ) -> httpx.Response:
+        if not budgeted:
+            return await self._http.request(method, url, **kwargs)
+        if self._budget is None:
+            await self._wait_for_rate_limit()
+        else:
+            self.rate_limit_wait_seconds += await self._budget.take()
+        self.requests_made += 1
+        metrics.reddit_request(self.app_key)
+        headers: httpx.Headers | None = None
+        try:
+            response = await self._http.request(method, url, **kwargs)
+            headers = response.headers
+            self._note_rate_limit(headers)
+            return response
+        finally:
+            if self._budget is not None:
+                remaining, reset = _rate_limit(headers)
+                await self._budget.answered(remaining, reset)
 
     async def _wait_for_rate_limit(self) -> None:
         delay = self._not_before - time.monotonic()
@@ -288,8 +344,9 @@ class RedditClient:
             await asyncio.sleep(delay)
 
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
-        remaining = _number(headers.get("x-ratelimit-remaining"), None)
-        reset = _number(headers.get("x-ratelimit-reset"), None)
+        remaining, reset = _rate_limit(headers)
+        if remaining is not None:
+            metrics.reddit_budget_remaining(self.app_key, remaining)
         if remaining is not None and reset is not None and remaining < 1:
             self._not_before = time.monotonic() + min(max(reset, 0.0), MAX_WAIT_SECONDS)
 
@@ -302,6 +359,17 @@ def _number(value: Any, default: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _rate_limit(headers: httpx.Headers | None) -> tuple[float | None, float | None]:
+    """What an answer's headers say: requests left in the window, seconds until it ends."""
+    if headers is None:
+        return None, None
+    remaining = _number(headers.get("x-ratelimit-remaining"), None)
+    reset = _number(headers.get("x-ratelimit-reset"), None)
+    if remaining is None or reset is None:
+        return None, None
+    return remaining, min(reset, MAX_WAIT_SECONDS)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
