@@ -54,12 +54,14 @@ class RateBudget:
         self.probe_seconds = probe_seconds
 
     async def take(self) -> float:
-        """Wait for a slot and take it; the seconds waited."""
-        started = time.monotonic()
+        """Wait for a slot and take it; the seconds waited (0 if one was free)."""
         ticket_id: int | None = None
         try:
             ticket_id, delay = await self._try(None)
-            touched = time.monotonic()
+            if delay is None:
+                ticket_id = None
+                return 0.0
+            started = touched = time.monotonic()
             while delay is not None:
                 await asyncio.sleep(delay)
                 if time.monotonic() - touched >= TICKET_REFRESH_SECONDS:
@@ -68,11 +70,11 @@ class RateBudget:
                     touched = time.monotonic()
                 _, delay = await self._try(ticket_id)
             ticket_id = None
+            return time.monotonic() - started
         finally:
             if ticket_id is not None:
                 async with self.database.transaction() as db:
                     await budget_crud.delete_ticket(db, ticket_id)
-        return time.monotonic() - started
 
     async def _try(self, ticket_id: int | None) -> tuple[int, float | None]:
         """One attempt, in one transaction: the ticket, and None if a slot was taken
