@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     # A scrape session is cut off (failed, interrupted) after this long.
     SCRAPE_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
 
+    # Encrypts the client secrets of the Reddit apps users add (a Fernet key: 32 bytes,
+    # url-safe base64). Unset, a key generated once is kept in the database
+    # (`instance_secrets`), shared by every process like the signing key.
+    SECRETS_ENCRYPTION_KEY: str | None = None
+
+    # The Reddit app that bot configs without one of their own scrape with.
     REDDIT_CLIENT_ID: str | None = None
     REDDIT_CLIENT_SECRET: str | None = None
     REDDIT_USER_AGENT: str = "python:reddit-bot-backend:0.1.0 (by /u/reddit-bot-backend)"
@@ -133,6 +139,22 @@ class Settings(BaseSettings):
                 "DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, "
                 f"not {url.drivername}://"
             )
+        return value
+
+    @field_validator("SECRETS_ENCRYPTION_KEY")
+    @classmethod
+    def _fernet_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value)
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key (32 bytes, url-safe base64): generate one with "
+                    "python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from None
         return value
 
     @field_validator("SECRET_KEY", "SECRET_KEY_PREVIOUS")

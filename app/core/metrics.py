@@ -44,6 +44,32 @@ LAST_SUCCESS = Gauge(
     ["job_id"],
 )
 
+# Reddit apps are labelled by id ("env" for REDDIT_CLIENT_ID's), never by name or client
+# id: one series per app, and nothing a user typed.
+REDDIT_REQUESTS = Counter(
+    "reddit_requests", "Requests sent to Reddit's API (retries too), by Reddit app", ["app"]
+)
+REDDIT_RATE_LIMITED = Counter(
+    "reddit_rate_limited", "429 answers from Reddit's API, by Reddit app", ["app"]
+)
+REDDIT_BUDGET_REMAINING = Gauge(
+    "reddit_budget_remaining",
+    "Requests left in the app's rate-limit window, as Reddit's last answer here said",
+    ["app"],
+)
+
+
+def reddit_request(app: str) -> None:
+    REDDIT_REQUESTS.labels(app).inc()
+
+
+def reddit_rate_limited(app: str) -> None:
+    REDDIT_RATE_LIMITED.labels(app).inc()
+
+
+def reddit_budget_remaining(app: str, remaining: float) -> None:
+    REDDIT_BUDGET_REMAINING.labels(app).set(remaining)
+
 
 def _task(task: str | None) -> str:
     return task or "unknown"

@@ -61,6 +61,31 @@ async def post_ids(
     return {str(reddit_id): int(id_) for reddit_id, id_ in rows.all()}
 
 
+async def comment_counts(
+    db: AsyncSession, bot_config_id: int, reddit_ids: Sequence[str]
+) -> dict[str, int]:
+    """`{reddit_id: num_comments}` of the bot config's stored posts among `reddit_ids`."""
+    if not reddit_ids:
+        return {}
+    rows = await db.execute(
+        select(RedditPost.reddit_id, RedditPost.num_comments).where(
+            RedditPost.bot_config_id == bot_config_id, RedditPost.reddit_id.in_(reddit_ids)
+        )
+    )
+    return {str(reddit_id): int(count) for reddit_id, count in rows.all()}
+
+
+async def newest_created(db: AsyncSession, bot_config_id: int, subreddit: str) -> datetime | None:
+    """When the newest post the bot config has stored from `subreddit` was posted."""
+    newest: datetime | None = await db.scalar(
+        select(func.max(RedditPost.created_utc)).where(
+            RedditPost.bot_config_id == bot_config_id,
+            func.lower(RedditPost.subreddit) == subreddit.lower(),
+        )
+    )
+    return newest
+
+
 async def upsert_comments(db: AsyncSession, rows: list[dict[str, Any]]) -> int:
     """Insert comments, or refresh the score, body and `scraped_at` of those already
     stored (by post and Reddit id). Rows must have distinct `(post_id, reddit_id)`.

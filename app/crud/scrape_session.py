@@ -82,27 +82,6 @@ async def close_stale(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def add_counts(
-    db: AsyncSession,
-    session_id: int,
-    *,
-    posts_found: int = 0,
-    posts_new: int = 0,
-    comments_found: int = 0,
-    comments_new: int = 0,
-) -> None:
-    await db.execute(
-        update(ScrapeSession)
-        .where(ScrapeSession.id == session_id)
-        .values(
-            posts_found=ScrapeSession.posts_found + posts_found,
-            posts_new=ScrapeSession.posts_new + posts_new,
-            comments_found=ScrapeSession.comments_found + comments_found,
-            comments_new=ScrapeSession.comments_new + comments_new,
-        )
-    )
-
-
 async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
     """Sessions created before `cutoff`, in one DELETE. One still marked running that
     long after it began was left by a process that died: retention is at least a day and

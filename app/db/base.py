@@ -6,6 +6,8 @@ from app.models.audit import AuditEntry
 from app.models.bot_config import BotConfig
 from app.models.instance_secret import InstanceSecret
 from app.models.password_reset import PasswordReset
+from app.models.reddit_app import RedditApp
+from app.models.reddit_budget import RedditBudget, RedditBudgetTicket
 from app.models.reddit_content import RedditComment, RedditPost
 from app.models.scheduler import APSchedulerJob, SchedulerCommand, SchedulerLeader
 from app.models.scrape_session import ScrapeSession
@@ -22,6 +24,9 @@ __all__ = [
     "BotConfig",
     "InstanceSecret",
     "PasswordReset",
+    "RedditApp",
+    "RedditBudget",
+    "RedditBudgetTicket",
     "RedditComment",
     "RedditPost",
     "RefreshToken",

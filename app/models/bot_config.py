@@ -31,6 +31,9 @@ class BotConfig(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # One of the owner's Reddit apps; None scrapes with REDDIT_CLIENT_ID's. An app in use
+    # cannot be deleted (409), hence no ON DELETE action.
+    reddit_app_id: Mapped[int | None] = mapped_column(ForeignKey("reddit_apps.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     subreddits: Mapped[list[str]] = mapped_column(JSON)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, Text, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base_class import Base
-from app.db.types import UTCDateTime, str_enum, utcnow
+from app.db.types import JSONType, UTCDateTime, str_enum, utcnow
 
 
 class SessionType(enum.StrEnum):
@@ -51,6 +51,15 @@ class ScrapeSession(Base):
     posts_new: Mapped[int] = mapped_column(Integer, default=0)
     comments_found: Mapped[int] = mapped_column(Integer, default=0)
     comments_new: Mapped[int] = mapped_column(Integer, default=0)
+    # Requests sent to Reddit's API (retries included), and the seconds spent waiting
+    # for the app's rate budget (a slot, or a 429's Retry-After).
+    requests_made: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rate_limit_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # {subreddit: {"requests", "posts_found", "posts_new", "comments_found",
+    # "comments_new"}}, filled in as each subreddit is done.
+    subreddit_counts: Mapped[dict[str, dict[str, int]]] = mapped_column(
+        JSONType, default=dict, server_default="{}"
+    )
     # Why it failed, in words for the config's owner; the detail (URLs, upstream
     # answers, exception text) is for superusers and the log.
     error_message: Mapped[str | None] = mapped_column(Text)

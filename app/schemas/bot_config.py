@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.models.bot_config import SortOrder, TimeFilter
-from app.schemas.types import Flag, String
+from app.schemas.types import Flag, Id, String
 
 MAX_SUBREDDITS = 50
 MAX_KEYWORDS = 50
@@ -84,6 +84,8 @@ class BotConfigCreate(BaseModel):
     is_active: Flag = True
     auto_scrape_enabled: Flag = False
     scrape_interval_hours: IntervalHours = 6
+    # One of the owner's Reddit apps; without one, the app of REDDIT_CLIENT_ID.
+    reddit_app_id: Id | None = None
 
     @field_validator("subreddits")
     @classmethod
@@ -98,7 +100,7 @@ class BotConfigCreate(BaseModel):
 
 class BotConfigUpdate(BaseModel):
     """A partial change: only the fields sent are changed. `null` is accepted only for
-    `description`, the one field that may be empty."""
+    `description` and `reddit_app_id`, the fields that may be empty."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -114,6 +116,8 @@ class BotConfigUpdate(BaseModel):
     is_active: Flag | None = None
     auto_scrape_enabled: Flag | None = None
     scrape_interval_hours: IntervalHours | None = None
+    # `null` goes back to the app of REDDIT_CLIENT_ID.
+    reddit_app_id: Id | None = None
 
     @field_validator(
         "name",
@@ -163,5 +167,6 @@ class BotConfigPublic(BaseModel):
     is_active: bool
     auto_scrape_enabled: bool
     scrape_interval_hours: int
+    reddit_app_id: int | None
     created_at: datetime
     updated_at: datetime

@@ -22,6 +22,12 @@ class ScrapeSessionPublic(BaseModel):
     posts_new: int
     comments_found: int
     comments_new: int
+    # API requests sent (retries too), seconds spent waiting for the app's rate budget,
+    # and per subreddit: {"requests", "posts_found", "posts_new", "comments_found",
+    # "comments_new"}.
+    requests_made: int
+    rate_limit_wait_seconds: float
+    subreddit_counts: dict[str, dict[str, int]]
     # In words for the owner; `error_detail` (URLs, upstream answers) only for superusers.
     error_message: str | None
     error_detail: str | None = None

@@ -29,6 +29,7 @@ from app.models.bot_config import BotConfig
 from app.models.user import User
 from app.schemas.bot_config import BotConfigCreate, BotConfigUpdate
 from app.services import audit as audit_service
+from app.services import reddit_app as reddit_app_service
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs.scraping import sync_command
 
@@ -93,6 +94,8 @@ async def create_config(
     data: BotConfigCreate,
 ) -> BotConfig:
     values = data.model_dump()
+    if data.reddit_app_id is not None:
+        await reddit_app_service.check_usable(db, user.id, data.reddit_app_id)
     if not (data.is_active and data.auto_scrape_enabled):
         config = await bot_config_crud.create(db, owner_id=user.id, **values)
         await audit_service.record_bot_schedule(
@@ -138,6 +141,8 @@ async def update_config(
     """`config` should have been read `for_update`, so that concurrent changes of one
     config reach the leader in the order they are written (on PostgreSQL)."""
     values = data.model_dump(exclude_unset=True)
+    if values.get("reddit_app_id") is not None:
+        await reddit_app_service.check_usable(db, config.owner_id, values["reddit_app_id"])
     before = schedule_of(config)
     if any(field in values and values[field] != getattr(config, field) for field in JOB_FIELDS):
         wanted = {field: values.get(field, getattr(config, field)) for field in JOB_FIELDS}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import timedelta
 
+from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import security
@@ -13,6 +14,7 @@ from app.core.config import Settings
 from app.crud import instance_secret as secret_crud
 
 JWT_SIGNING = "jwt_signing"
+REDDIT_APP_SECRETS = "reddit_app_secrets"
 
 
 class KeySource(enum.StrEnum):
@@ -29,6 +31,17 @@ async def signing_key(db: AsyncSession, settings: Settings) -> tuple[str, KeySou
     key = await secret_crud.get_value(db, JWT_SIGNING)
     assert key is not None
     return key, KeySource.DATABASE
+
+
+async def encryption_key(db: AsyncSession, settings: Settings) -> Fernet:
+    """What encrypts stored Reddit app secrets: SECRETS_ENCRYPTION_KEY when set,
+    otherwise the key this deployment generated (by whichever process asked first)."""
+    if settings.SECRETS_ENCRYPTION_KEY:
+        return Fernet(settings.SECRETS_ENCRYPTION_KEY)
+    await secret_crud.insert_if_missing(db, REDDIT_APP_SECRETS, Fernet.generate_key().decode())
+    key = await secret_crud.get_value(db, REDDIT_APP_SECRETS)
+    assert key is not None
+    return Fernet(key)
 
 
 async def access_tokens(

@@ -8,6 +8,10 @@ JSON formats:
 - `GET /comments/{post_id}`: the post listing and the comment listing, with nested
   `replies` and a `more` stub.
 
+Several clients (Reddit apps) may sign in; `enforce_budget` gives each its own
+request budget over a short window, as Reddit does (the `X-Ratelimit-*` headers on every
+API answer, 429 past it), and counts every API request per client and per window.
+
 Faults can be switched on: any status with any headers (a 429 with `Retry-After` and
 `X-Ratelimit-*`, a 500), garbage instead of JSON, for a number of requests or until
 cleared. Every request is recorded with the time it arrived.
@@ -19,9 +23,11 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -105,13 +111,21 @@ class FakeReddit:
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.clients: dict[str, str] = {client_id: client_secret}
         self.page_size = page_size
         self.token_lifetime = token_lifetime
         # Headers sent with every successful API answer (to simulate a spent rate limit).
         self.rate_limit_headers: dict[str, str] = {}
         self.posts: dict[str, list[FakePost]] = {}
         self.requests: list[RecordedRequest] = []
-        self.tokens: set[str] = set()
+        # Each token issued, with the client it was issued to.
+        self.tokens: dict[str, str] = {}
+        self.budget: int | None = None
+        self.window_seconds = 10.0
+        self._started = time.monotonic()
+        # API requests per (client id, window number), 429s per client id.
+        self.window_counts: Counter[tuple[str, int]] = Counter()
+        self.rate_limited: Counter[str] = Counter()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -158,6 +172,32 @@ class FakeReddit:
         }
         values.update(overrides)
         return values
+
+    def add_client(self, client_id: str, client_secret: str) -> None:
+        """Another Reddit app that may sign in, with a budget of its own."""
+        with self._lock:
+            self.clients[client_id] = client_secret
+
+    def enforce_budget(self, requests: int, *, window_seconds: float) -> None:
+        """Allow each client `requests` API requests per window of `window_seconds`
+        (windows start when the fake does); answer 429 past that."""
+        with self._lock:
+            self.budget = requests
+            self.window_seconds = window_seconds
+            self._started = time.monotonic()
+            self.window_counts.clear()
+            self.rate_limited.clear()
+
+    def requests_of(self, client_id: str) -> int:
+        with self._lock:
+            return sum(n for (client, _), n in self.window_counts.items() if client == client_id)
+
+    def max_per_window(self, client_id: str) -> int:
+        with self._lock:
+            return max(
+                (n for (client, _), n in self.window_counts.items() if client == client_id),
+                default=0,
+            )
 
     # --- content --------------------------------------------------------------------
 
@@ -273,14 +313,20 @@ class FakeReddit:
     # --- answers --------------------------------------------------------------------
 
     def _token(self, headers: dict[str, str], form: dict[str, str]) -> tuple[int, Any]:
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if headers.get("authorization") != f"Basic {expected}":
+        scheme, _, encoded = headers.get("authorization", "").partition(" ")
+        try:
+            client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            client_id, secret = "", ""
+        with self._lock:
+            known = self.clients.get(client_id)
+        if scheme != "Basic" or known is None or secret != known:
             return 401, {"message": "Unauthorized", "error": 401}
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
         token = f"fake-token-{next(_ids)}"
         with self._lock:
-            self.tokens.add(token)
+            self.tokens[token] = client_id
         return 200, {
             "access_token": token,
             "token_type": "bearer",
@@ -288,10 +334,32 @@ class FakeReddit:
             "scope": "*",
         }
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
+    def _client_of(self, headers: dict[str, str]) -> str | None:
+        """The client whose bearer token this request has, if any."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         with self._lock:
-            return scheme.lower() == "bearer" and token in self.tokens
+            return self.tokens.get(token) if scheme.lower() == "bearer" else None
+
+    def _spend(self, client_id: str) -> tuple[bool, dict[str, str]]:
+        """Count an API request against the client's budget: whether it is within it, and
+        the rate-limit headers to answer with."""
+        with self._lock:
+            if self.budget is None:
+                return True, dict(self.rate_limit_headers)
+            elapsed = time.monotonic() - self._started
+            window = int(elapsed // self.window_seconds)
+            self.window_counts[(client_id, window)] += 1
+            used = self.window_counts[(client_id, window)]
+            # Whole seconds, rounded up, as Reddit sends them.
+            reset = math.ceil((window + 1) * self.window_seconds - elapsed)
+            allowed = used <= self.budget
+            if not allowed:
+                self.rate_limited[client_id] += 1
+            return allowed, {
+                "X-Ratelimit-Used": str(used),
+                "X-Ratelimit-Remaining": str(max(self.budget - used, 0)),
+                "X-Ratelimit-Reset": str(reset),
+            }
 
     def _listing(self, subreddit: str, sort: str, query: dict[str, str]) -> tuple[int, Any]:
         with self._lock:
@@ -437,14 +505,17 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = reddit._token(headers, dict(parse_qsl(body.decode())))
         elif method != "GET":
             status, payload = 405, {"message": "Method Not Allowed", "error": 405}
-        elif not reddit._authorized(headers):
+        elif (client_id := reddit._client_of(headers)) is None:
             status, payload = 401, {"message": "Unauthorized", "error": 401}
+        elif not (spent := reddit._spend(client_id))[0]:
+            extra = {**spent[1], "Retry-After": spent[1]["X-Ratelimit-Reset"]}
+            status, payload = 429, {"message": "Too Many Requests", "error": 429}
         elif len(parts) == 3 and parts[0] == "r":
             status, payload = reddit._listing(parts[1], parts[2], query)
-            extra = dict(reddit.rate_limit_headers)
+            extra = spent[1]
         elif len(parts) == 2 and parts[0] == "comments":
             status, payload = reddit._comments(parts[1])
-            extra = dict(reddit.rate_limit_headers)
+            extra = spent[1]
         else:
             status, payload = 404, {"message": "Not Found", "error": 404}
         self._send(

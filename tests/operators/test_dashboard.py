@@ -437,3 +437,32 @@ def test_a_bot_owner_is_told_the_dashboard_is_not_for_them(
     expect(page.locator("#main .error")).to_contain_text("this account has none")
     expect(page.locator("#jobs-table")).to_have_count(0)
     expect(page.locator("#topnav")).to_be_hidden()
+
+
+def test_a_bot_job_page_shows_its_last_scrape_sessions(page: Page, live_server: LiveServer) -> None:
+    bot = live_server.api(
+        "POST",
+        "/bot-configs",
+        json={"name": "watcher", "subreddits": ["python"], "auto_scrape_enabled": True},
+    ).json()
+    started = live_server.api("POST", f"/bot-configs/{bot['id']}/scrape").json()
+    # No Reddit app is configured here: the session fails at once, with its reason.
+    wait_until(
+        lambda: (
+            live_server.api("GET", f"/scrape-sessions/{started['session_id']}").json()["status"]
+            == "failed"
+        )
+    )
+    sign_in(page, live_server, f"#/jobs/bot_scraping_{bot['id']}")
+    rows = page.locator("#bot-sessions-table tr.scrape-session")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"#{started['session_id']}")
+    expect(rows.first).to_contain_text("failed")
+    expect(rows.first).to_contain_text("manual")
+    expect(rows.first).to_contain_text("No Reddit app is configured for scraping")
+
+
+def test_other_jobs_show_no_scrape_sessions(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "#/jobs/cleanup_tokens")
+    expect(page.locator("#job-title")).to_have_text("Clean up expired tokens")
+    expect(page.locator("#bot-sessions")).to_be_hidden()

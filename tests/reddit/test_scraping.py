@@ -119,7 +119,12 @@ async def test_manual_scrape_stores_posts_and_comments_then_only_new_ones(
     second = await scrape(client, user_headers, bot["id"])
     assert second["status"] == "completed", second
     assert (second["posts_found"], second["posts_new"]) == (4, 1)
-    assert (second["comments_found"], second["comments_new"]) == (6, 2)
+    # Comments are fetched again only for posts whose comment count changed (and the
+    # new one): "Typing in 2027" is not asked for twice.
+    assert (second["comments_found"], second["comments_new"]) == (5, 2)
+    typing = next(p for p in posts.values() if p.title == "Typing in 2027")
+    assert len(fake_reddit.requests_to(f"/comments/{typing.reddit_id}")) == 1
+    assert len(fake_reddit.requests_to(f"/comments/{tips.reddit_id}")) == 2
     assert await count(database, RedditPost) == 4
     assert await count(database, RedditComment) == 6
     refreshed = (await stored_posts(database))[tips.reddit_id]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,8 @@ from app.crud import scrape_session as session_crud
 from app.db.session import Database
 from app.models.bot_config import BotConfig, SortOrder, TimeFilter
 from app.models.scrape_session import ScrapeSession, SessionStatus, SessionType
+from app.services import reddit_app as reddit_app_service
+from app.services.scraping.budget import MANUAL_PRIORITY, SCHEDULED_PRIORITY, RateBudget
 from app.services.scraping.reddit_client import (
     RedditClient,
     RedditCommentData,
@@ -69,6 +71,7 @@ class ScrapePlan:
     posts_limit: int
     include_comments: bool
     comments_limit: int
+    reddit_app_id: int | None
 
     @classmethod
     def of(cls, config: BotConfig) -> ScrapePlan:
@@ -81,6 +84,7 @@ class ScrapePlan:
             posts_limit=config.posts_limit,
             include_comments=config.include_comments,
             comments_limit=config.comments_limit,
+            reddit_app_id=config.reddit_app_id,
         )
 
     def matches(self, post: RedditPostData) -> bool:
@@ -96,6 +100,29 @@ class Counts:
     posts_new: int = 0
     comments_found: int = 0
     comments_new: int = 0
+    requests_made: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    subreddits: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, subreddit: str, **counts: int) -> None:
+        entry = self.subreddits.setdefault(subreddit, dict.fromkeys(SUBREDDIT_COUNTS, 0))
+        for name, value in counts.items():
+            entry[name] += value
+            if name != "requests":
+                setattr(self, name, getattr(self, name) + value)
+
+    def cost(self, reddit: RedditClient) -> dict[str, Any]:
+        """The session columns of what the scrape has cost so far."""
+        self.requests_made = reddit.requests_made
+        self.rate_limit_wait_seconds = reddit.rate_limit_wait_seconds
+        return {
+            "requests_made": self.requests_made,
+            "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds, 3),
+            "subreddit_counts": {name: dict(c) for name, c in self.subreddits.items()},
+        }
+
+
+SUBREDDIT_COUNTS = ("requests", "posts_found", "posts_new", "comments_found", "comments_new")
 
 
 class ScrapingOrchestrator:
@@ -199,20 +226,31 @@ class ScrapingOrchestrator:
     async def _run_session(self, session_id: int) -> dict[str, Any]:
         counts = Counts()
         bot_config_id: int | None = None
+        reddit: RedditClient | None = None
         try:
             async with self.database.transaction() as db:
                 session = await session_crud.get(db, session_id)
                 if session is None:
                     raise NotFound(f"Scrape session {session_id} does not exist")
                 bot_config_id = session.bot_config_id
+                manual = session.session_type == SessionType.MANUAL
                 config = await bot_config_crud.get(db, bot_config_id)
                 if config is None:
                     raise NotFound(f"Bot config {bot_config_id} does not exist")
                 plan = ScrapePlan.of(config)
-            async with RedditClient(self.settings) as reddit:
+                credentials = await reddit_app_service.credentials(
+                    db, self.settings, plan.reddit_app_id
+                )
+            budget = RateBudget(
+                self.database,
+                credentials.app_key,
+                priority=MANUAL_PRIORITY if manual else SCHEDULED_PRIORITY,
+                probe_seconds=self.settings.REDDIT_TIMEOUT_SECONDS,
+            )
+            async with RedditClient(self.settings, credentials, budget=budget) as reddit:
                 await self._scrape(session_id, plan, reddit, counts)
         except asyncio.CancelledError:
-            await self._finish(session_id, SessionStatus.FAILED, INTERRUPTED)
+            await self._finish(session_id, SessionStatus.FAILED, reddit, counts, INTERRUPTED)
             raise
         except RedditError as exc:
             reason, detail = exc.reason, str(exc)
@@ -220,7 +258,7 @@ class ScrapingOrchestrator:
             logger.exception("scrape session %s failed", session_id)
             reason, detail = INTERNAL_FAILURE, f"{type(exc).__name__}: {exc}"
         else:
-            await self._finish(session_id, SessionStatus.COMPLETED)
+            await self._finish(session_id, SessionStatus.COMPLETED, reddit, counts)
             return {
                 "status": SessionStatus.COMPLETED.value,
                 "session_id": session_id,
@@ -229,82 +267,116 @@ class ScrapingOrchestrator:
                 "posts_new": counts.posts_new,
                 "comments_found": counts.comments_found,
                 "comments_new": counts.comments_new,
+                "requests_made": counts.requests_made,
+                "rate_limit_wait_seconds": round(counts.rate_limit_wait_seconds, 3),
             }
         logger.warning("scrape session %s failed: %s", session_id, detail)
-        await self._finish(session_id, SessionStatus.FAILED, reason, detail)
+        await self._finish(session_id, SessionStatus.FAILED, reddit, counts, reason, detail)
         raise ScrapeFailed(session_id, reason, detail)
 
     async def _scrape(
         self, session_id: int, plan: ScrapePlan, reddit: RedditClient, counts: Counts
     ) -> None:
+        """Each subreddit in turn: its listing, the comments of the posts that are new or
+        whose comment count changed, then all of it stored in one transaction."""
         for subreddit in plan.subreddits:
+            requests_before = reddit.requests_made
+            stop_at = None
+            if plan.sort is SortOrder.NEW:
+                async with self.database.transaction() as db:
+                    stop_at = await content_crud.newest_created(db, plan.bot_config_id, subreddit)
             fetched = await reddit.subreddit_posts(
-                subreddit, sort=plan.sort, time_filter=plan.time_filter, limit=plan.posts_limit
+                subreddit,
+                sort=plan.sort,
+                time_filter=plan.time_filter,
+                limit=plan.posts_limit,
+                stop_at=stop_at,
             )
             posts = list({p.reddit_id: p for p in fetched if plan.matches(p)}.values())
+            comments: dict[str, list[RedditCommentData]] = {}
+            if plan.include_comments and plan.comments_limit > 0 and posts:
+                async with self.database.transaction() as db:
+                    stored = await content_crud.comment_counts(
+                        db, plan.bot_config_id, [p.reddit_id for p in posts]
+                    )
+                for post in posts:
+                    if post.num_comments != stored.get(post.reddit_id, 0):
+                        comments[post.reddit_id] = await reddit.post_comments(
+                            post.reddit_id, limit=plan.comments_limit
+                        )
             async with self.database.transaction() as db:
                 new = await content_crud.upsert_posts(
                     db, plan.bot_config_id, [_post_row(p, session_id, subreddit) for p in posts]
                 )
-                await session_crud.add_counts(db, session_id, posts_found=len(posts), posts_new=new)
-            counts.posts_found += len(posts)
-            counts.posts_new += new
-            if not (plan.include_comments and plan.comments_limit > 0 and posts):
-                continue
-            comments: dict[str, list[RedditCommentData]] = {}
-            for post in posts:
-                comments[post.reddit_id] = await reddit.post_comments(
-                    post.reddit_id, limit=plan.comments_limit
+                found_comments, new_comments = await self._store_comments(
+                    db, session_id, plan.bot_config_id, comments
                 )
-            await self._store_comments(session_id, plan.bot_config_id, comments, counts)
+                counts.add(
+                    subreddit,
+                    requests=reddit.requests_made - requests_before,
+                    posts_found=len(posts),
+                    posts_new=new,
+                    comments_found=found_comments,
+                    comments_new=new_comments,
+                )
+                await session_crud.set_values(
+                    db,
+                    session_id,
+                    posts_found=counts.posts_found,
+                    posts_new=counts.posts_new,
+                    comments_found=counts.comments_found,
+                    comments_new=counts.comments_new,
+                    **counts.cost(reddit),
+                )
 
     async def _store_comments(
         self,
+        db: AsyncSession,
         session_id: int,
         bot_config_id: int,
         comments: Mapping[str, Sequence[RedditCommentData]],
-        counts: Counts,
-    ) -> None:
+    ) -> tuple[int, int]:
+        """Store the comments of posts stored in `db` (found, new)."""
+        if not comments:
+            return 0, 0
         now = datetime.now(UTC)
-        async with self.database.transaction() as db:
-            post_ids = await content_crud.post_ids(db, bot_config_id, list(comments))
-            rows: dict[str, dict[str, Any]] = {}
-            for post_reddit_id, items in comments.items():
-                post_id = post_ids.get(post_reddit_id)
-                if post_id is None:
-                    # Deleted by retention cleanup since it was stored a moment ago.
-                    continue
-                for comment in items:
-                    rows[comment.reddit_id] = {
-                        "reddit_id": comment.reddit_id,
-                        "post_id": post_id,
-                        "session_id": session_id,
-                        "parent_reddit_id": comment.parent_reddit_id,
-                        "author": comment.author,
-                        "body": comment.body,
-                        "score": comment.score,
-                        "created_utc": comment.created_utc,
-                        "scraped_at": now,
-                    }
-            new = await content_crud.upsert_comments(db, list(rows.values()))
-            await session_crud.add_counts(
-                db, session_id, comments_found=len(rows), comments_new=new
-            )
-        counts.comments_found += len(rows)
-        counts.comments_new += new
+        post_ids = await content_crud.post_ids(db, bot_config_id, list(comments))
+        rows: dict[str, dict[str, Any]] = {}
+        for post_reddit_id, items in comments.items():
+            post_id = post_ids.get(post_reddit_id)
+            if post_id is None:
+                continue
+            for comment in items:
+                rows[comment.reddit_id] = {
+                    "reddit_id": comment.reddit_id,
+                    "post_id": post_id,
+                    "session_id": session_id,
+                    "parent_reddit_id": comment.parent_reddit_id,
+                    "author": comment.author,
+                    "body": comment.body,
+                    "score": comment.score,
+                    "created_utc": comment.created_utc,
+                    "scraped_at": now,
+                }
+        new = await content_crud.upsert_comments(db, list(rows.values()))
+        return len(rows), new
 
     async def _finish(
         self,
         session_id: int,
         status: SessionStatus,
+        reddit: RedditClient | None,
+        counts: Counts,
         error_message: str | None = None,
         error_detail: str | None = None,
     ) -> None:
+        cost = counts.cost(reddit) if reddit is not None else {}
         try:
             async with self.database.transaction() as db:
                 await session_crud.set_values(
                     db,
                     session_id,
+                    **cost,
                     status=status,
                     completed_at=datetime.now(UTC),
                     error_message=error_message,

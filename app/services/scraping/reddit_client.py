@@ -13,15 +13,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from app.core import metrics
 from app.core.config import Settings
 from app.models.bot_config import SortOrder, TimeFilter
+from app.services.scraping.budget import RateBudget
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ CREDENTIALS_MISSING_REASON = "No Reddit app is configured for scraping"
 CREDENTIALS_REFUSED_REASON = "Reddit refused the Reddit app's credentials"
 UNREACHABLE_REASON = "Reddit could not be reached or kept failing; the scrape can be tried later"
 UNEXPECTED_ANSWER = "Reddit sent an answer that could not be read"
+# The budget key of the app configured by REDDIT_CLIENT_ID (stored apps use their id).
+ENV_APP_KEY = "env"
 # Reddit caps a listing page at 100 items.
 PAGE_SIZE = 100
 COMMENT_DEPTH = 10
@@ -55,6 +59,27 @@ class RedditError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.reason = reason or UNEXPECTED_ANSWER
+
+
+@dataclass(frozen=True)
+class RedditCredentials:
+    """The Reddit app a client signs in as. `app_key` names its rate budget."""
+
+    app_key: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    user_agent: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedditCredentials:
+        if not settings.REDDIT_CLIENT_ID or not settings.REDDIT_CLIENT_SECRET:
+            raise RedditError(CREDENTIALS_MISSING, reason=CREDENTIALS_MISSING_REASON)
+        return cls(
+            app_key=ENV_APP_KEY,
+            client_id=settings.REDDIT_CLIENT_ID,
+            client_secret=settings.REDDIT_CLIENT_SECRET,
+            user_agent=settings.REDDIT_USER_AGENT,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,13 +109,29 @@ class RedditCommentData:
 
 class RedditClient:
     """Use as `async with RedditClient(settings) as reddit: ...`. One instance serves
-    one task at a time: it keeps the token and the rate-limit state between requests."""
+    one task at a time: it keeps the token and the rate-limit state between requests.
+    Without `credentials` it signs in as the app of REDDIT_CLIENT_ID. With a `budget`,
+    each API request first takes a slot of the app's shared budget; without one, the
+    client only follows what the headers of its own answers say.
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.REDDIT_CLIENT_ID or not settings.REDDIT_CLIENT_SECRET:
-            raise RedditError(CREDENTIALS_MISSING, reason=CREDENTIALS_MISSING_REASON)
-        self._client_id = settings.REDDIT_CLIENT_ID
-        self._client_secret = settings.REDDIT_CLIENT_SECRET
+    `requests_made` counts the API requests sent (retries too; token requests go to
+    reddit.com and count against no budget); `rate_limit_wait_seconds` the time spent
+    waiting for a slot or for a 429's Retry-After."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: RedditCredentials | None = None,
+        *,
+        budget: RateBudget | None = None,
+    ) -> None:
+        credentials = credentials or RedditCredentials.from_settings(settings)
+        self._budget = budget
+        self.requests_made = 0
+        self.rate_limit_wait_seconds = 0.0
+        self.app_key = credentials.app_key
+        self._client_id = credentials.client_id
+        self._client_secret = credentials.client_secret
         self._api_url = settings.REDDIT_API_URL.rstrip("/")
         self._auth_url = settings.REDDIT_AUTH_URL.rstrip("/")
         self._timeout = settings.REDDIT_TIMEOUT_SECONDS
@@ -98,7 +139,7 @@ class RedditClient:
         self._backoff = settings.REDDIT_BACKOFF_SECONDS
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.REDDIT_TIMEOUT_SECONDS),
-            headers={"User-Agent": settings.REDDIT_USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": credentials.user_agent, "Accept": "application/json"},
             follow_redirects=False,
         )
         self._token: str | None = None
@@ -122,9 +163,17 @@ class RedditClient:
     # --- what the scraper asks for --------------------------------------------------
 
     async def subreddit_posts(
-        self, subreddit: str, *, sort: SortOrder, time_filter: TimeFilter, limit: int
+        self,
+        subreddit: str,
+        *,
+        sort: SortOrder,
+        time_filter: TimeFilter,
+        limit: int,
+        stop_at: datetime | None = None,
     ) -> list[RedditPostData]:
-        """Up to `limit` posts of a subreddit's listing, following `after` across pages."""
+        """Up to `limit` posts of a subreddit's listing, following `after` across pages.
+        With `stop_at` (for `new`, whose pages go back in time), no page is asked for
+        after one that reaches a post created then or earlier."""
         path = f"/r/{subreddit}/{sort.value}"
         posts: list[RedditPostData] = []
         seen: set[str] = set()
@@ -138,15 +187,17 @@ class RedditClient:
             payload = await self._api_get(path, params)
             children, after = _listing(payload, path)
             added = 0
+            reached = False
             for child in children:
                 if child.get("kind") != "t3":
                     continue
                 post = _post(_data(child, path), path)
+                reached = reached or (stop_at is not None and post.created_utc <= stop_at)
                 if post.reddit_id not in seen and len(posts) < limit:
                     seen.add(post.reddit_id)
                     posts.append(post)
                     added += 1
-            if not after or not added:
+            if not after or not added or reached:
                 break
         return posts
 
@@ -177,7 +228,11 @@ class RedditClient:
         for attempt in range(2):
             token = await self._access_token()
             response = await self._send(
-                "GET", url, params=params, headers={"Authorization": f"bearer {token}"}
+                "GET",
+                url,
+                params=params,
+                headers={"Authorization": f"bearer {token}"},
+                budgeted=True,
             )
             if response.status_code == 401 and attempt == 0:
                 # The token was revoked or expired early: one more try with a new one.
@@ -200,7 +255,12 @@ class RedditClient:
         if response.status_code in (401, 403):
             raise RedditError(
                 f"Reddit rejected the client credentials (HTTP {response.status_code} from "
-                f"{url}): check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET",
+                f"{url}): "
+                + (
+                    "check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET"
+                    if self.app_key == ENV_APP_KEY
+                    else f"check the client_id and client_secret of Reddit app {self.app_key}"
+                ),
                 status_code=response.status_code,
                 reason=CREDENTIALS_REFUSED_REASON,
             )
@@ -216,22 +276,23 @@ class RedditClient:
         self._token_expires_at = time.monotonic() + expires_in - margin
         return token
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, *, budgeted: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         """One request, retried on 429, 5xx and network errors; any other answer is
-        returned as it is."""
+        returned as it is. A `budgeted` request takes a slot of the budget first."""
         attempt = 0
         while True:
-            await self._wait_for_rate_limit()
             wait: float | None = None
             try:
-                response = await self._http.request(method, url, **kwargs)
+                response = await self._request(method, url, budgeted=budgeted, **kwargs)
             except httpx.TimeoutException:
                 problem = f"no answer within {self._timeout:g} s"
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc or 'connection failed'}"
             else:
-                self._note_rate_limit(response.headers)
                 if response.status_code == 429:
+                    metrics.reddit_rate_limited(self.app_key)
                     problem = "HTTP 429 Too Many Requests"
                     wait = _retry_after(response.headers)
                 elif response.status_code >= 500:
@@ -250,7 +311,31 @@ class RedditClient:
                 method, url, problem, attempt + 1, self._max_retries, delay,
             )  # fmt: skip
             await asyncio.sleep(delay)
+            if wait is not None:
+                self.rate_limit_wait_seconds += delay
             attempt += 1
+
+    async def _request(
+        self, method: str, url: str, *, budgeted: bool, **kwargs: Any
+    ) -> httpx.Response:
+        if not budgeted:
+            return await self._http.request(method, url, **kwargs)
+        if self._budget is None:
+            await self._wait_for_rate_limit()
+        else:
+            self.rate_limit_wait_seconds += await self._budget.take()
+        self.requests_made += 1
+        metrics.reddit_request(self.app_key)
+        headers: httpx.Headers | None = None
+        try:
+            response = await self._http.request(method, url, **kwargs)
+            headers = response.headers
+            self._note_rate_limit(headers)
+            return response
+        finally:
+            if self._budget is not None:
+                remaining, reset = _rate_limit(headers)
+                await self._budget.answered(remaining, reset)
 
     async def _wait_for_rate_limit(self) -> None:
         delay = self._not_before - time.monotonic()
@@ -259,8 +344,9 @@ class RedditClient:
             await asyncio.sleep(delay)
 
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
-        remaining = _number(headers.get("x-ratelimit-remaining"), None)
-        reset = _number(headers.get("x-ratelimit-reset"), None)
+        remaining, reset = _rate_limit(headers)
+        if remaining is not None:
+            metrics.reddit_budget_remaining(self.app_key, remaining)
         if remaining is not None and reset is not None and remaining < 1:
             self._not_before = time.monotonic() + min(max(reset, 0.0), MAX_WAIT_SECONDS)
 
@@ -273,6 +359,17 @@ def _number(value: Any, default: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _rate_limit(headers: httpx.Headers | None) -> tuple[float | None, float | None]:
+    """What an answer's headers say: requests left in the window, seconds until it ends."""
+    if headers is None:
+        return None, None
+    remaining = _number(headers.get("x-ratelimit-remaining"), None)
+    reset = _number(headers.get("x-ratelimit-reset"), None)
+    if remaining is None or reset is None:
+        return None, None
+    return remaining, min(reset, MAX_WAIT_SECONDS)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

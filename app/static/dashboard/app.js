@@ -605,12 +605,14 @@
     filter.value = state.statusFilter;
     const executions = h("div", { id: "executions" });
     const audit = h("div", { id: "audit" });
+    const scrapes = h("section", { class: "panel", id: "bot-sessions", hidden: true });
     state.auditOpen = new Set();
     main().replaceChildren(
       h("nav", { class: "crumbs" }, h("a", { href: "#/", text: "Jobs" }), " / ", h("span", { class: "mono", text: jobId })),
       header,
       stats,
       chart,
+      scrapes,
       h("section", { class: "panel" }, h("div", { class: "toolbar" }, h("h2", { text: "Recent executions" }), filter), executions),
       h("section", { class: "panel" }, h("h2", { text: "Audit log" }), audit),
     );
@@ -632,6 +634,7 @@
       if (job.status === "fulfilled") {
         info.replaceChildren(...jobHeader(job.value));
         actions.replaceChildren(actionButtons(job.value, reason, refresh));
+        if (job.value.bot_config_id !== null) showBotSessions(job.value.bot_config_id, scrapes);
       } else if (job.reason instanceof ApiError && job.reason.status === 404) {
         gone = true;
         info.replaceChildren(h("h1", { class: "mono", text: jobId }), h("p", { class: "muted", text: "This job no longer exists; its history remains." }));
@@ -655,6 +658,40 @@
       if (!gone) refresh();
     });
     return refresh();
+  }
+
+  // A bot job's last scrape sessions, with what each cost. Only the config's owner and
+  // superusers may read them; anyone else is told so instead.
+  async function showBotSessions(botConfigId, panel) {
+    let page;
+    try {
+      page = await api("GET", "/scrape-sessions", { query: { bot_config_id: botConfigId, limit: 10 } });
+    } catch (error) {
+      panel.replaceChildren(h("h2", { text: "Last scrape sessions" }), h("p", { class: "muted", text: errorText(error) }));
+      panel.hidden = false;
+      return;
+    }
+    const rows = page.items.map((x) =>
+      h("tr", { class: "scrape-session", "data-session-id": x.id },
+        h("td", { class: "num", text: `#${x.id}` }),
+        h("td", {}, badge(x.status)),
+        h("td", { text: x.session_type }),
+        h("td", { text: fmtTime(x.started_at) }),
+        h("td", { class: "num", text: `${x.posts_new}/${x.posts_found}` }),
+        h("td", { class: "num", text: `${x.comments_new}/${x.comments_found}` }),
+        h("td", { class: "num", text: String(x.requests_made) }),
+        h("td", { class: "num", text: fmtDuration(x.rate_limit_wait_seconds) }),
+        h("td", { class: "error-cell", text: x.error_message || "" }),
+      ));
+    panel.replaceChildren(
+      h("h2", { text: "Last scrape sessions" }),
+      rows.length
+        ? h("table", { class: "grid", id: "bot-sessions-table" },
+          h("thead", {}, h("tr", {}, ["", "Status", "Type", "Started", "Posts new/found", "Comments new/found", "Requests", "Waited", "Error"].map((t) => h("th", { text: t })))),
+          h("tbody", {}, rows))
+        : h("p", { class: "muted", text: "No scrape sessions yet." }),
+    );
+    panel.hidden = false;
   }
 
   function jobHeader(job) {
