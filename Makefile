@@ -57,15 +57,22 @@ fuzz: install-dev
 		TEST_BACKEND=postgresql $(VENV)/bin/pytest -q -p no:cacheprovider -m fuzz tests/api/test_fuzz.py; \
 	fi
 
-lint: install-dev
+# Biome, pinned in package-lock.json, checks and formats the dashboard's JS and CSS.
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+lint: install-dev node_modules
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	npx --no-install biome ci app/static
 
-format: install-dev
+format: install-dev node_modules
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	npx --no-install biome check --write app/static
 
 bench: install-dev
 	$(VENV)/bin/python -m bench
@@ -74,4 +81,4 @@ bench-quick: install-dev
 	$(VENV)/bin/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -7,10 +7,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_playwright
 
+from app.api.v1.routes.dashboard_routes import STATIC_DIR, STATIC_PATH
 from app.core.email import ConsoleEmailSender
 from tests.conftest import BACKEND, PASSWORD
 from tests.operators.conftest import LiveServer, wait_until
@@ -102,6 +105,46 @@ def test_sign_in_and_see_the_builtin_jobs(page: Page, live_server: LiveServer) -
     expect(page.locator("#running-count")).to_have_text("0")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-jobs-{BACKEND}.png"), full_page=True)
+
+
+def test_the_pages_load_only_javascript_modules_from_this_origin(
+    page: Page, live_server: LiveServer
+) -> None:
+    # Module scripts are refused unless served with a JavaScript type, and the policy
+    # allows nothing from elsewhere: every file must come back whole from this origin.
+    responses: list[Response] = []
+    requests: list[str] = []
+    refused: list[str] = []
+    page.on("response", lambda response: responses.append(response))
+    page.on("request", lambda request: requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    sign_in(page, live_server)
+    expect(page.locator("#jobs-table")).to_be_visible()
+    page.goto(f"{live_server.url}/reset-password?token=x")
+    # The reset page's script takes the token out of the address once it has run.
+    expect(page).to_have_url(f"{live_server.url}/reset-password")
+
+    scripts = {urlsplit(r.url).path: r for r in responses if r.request.resource_type == "script"}
+    on_disk = {
+        f"{STATIC_PATH}/{path.relative_to(STATIC_DIR).as_posix()}"
+        for path in STATIC_DIR.rglob("*.js")
+    }
+    assert set(scripts) == on_disk
+    for path, response in scripts.items():
+        assert response.status == 200, path
+        kind = response.header_value("content-type") or ""
+        assert kind.split(";")[0] in {"text/javascript", "application/javascript"}, (path, kind)
+    elsewhere = [url for url in requests if not url.startswith(f"{live_server.url}/")]
+    assert elsewhere == []
+    assert refused == []
+    policy = httpx.get(f"{live_server.url}/dashboard").headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy
 
 
 def test_a_wrong_password_is_refused(page: Page, live_server: LiveServer) -> None:

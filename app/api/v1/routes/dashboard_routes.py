@@ -1,5 +1,6 @@
 """The operators' dashboard: one static page and its assets, served by the app itself
-(no CDN, no build step). The page signs in through `POST /api/v1/auth/login` and then
+(no CDN, no build step: the scripts are native ES modules the browser imports from
+`STATIC_PATH`). The page signs in through `POST /api/v1/auth/login` and then
 uses the task API with the bearer token, so it needs no session of its own.
 
 The password-reset page, where reset emails link (`PASSWORD_RESET_URL`), is served the
