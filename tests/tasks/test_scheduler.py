@@ -21,7 +21,7 @@ from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.tasks.registry import JobSpec
 from app.tasks.scheduler import EnhancedScheduler
-from app.tasks.triggers import IntervalSpec
+from app.tasks.trigger_specs import IntervalSpec
 from tests.conftest import (
     PASSWORD,
     bearer,
