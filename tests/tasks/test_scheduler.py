@@ -26,13 +26,14 @@ from tests.conftest import (
     PASSWORD,
     bearer,
     create_job,
+    executions,
+    finished,
     leader_alive,
     login,
     running_app,
     wait_for,
 )
 from tests.tasks.sample_tasks import lines
-from tests.tasks.test_task_api import executions, finished
 
 ROOT = Path(__file__).resolve().parents[2]
 
