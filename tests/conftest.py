@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -105,6 +108,34 @@ def _clean_database(database_url: str) -> Iterator[None]:
     _empty_all_tables(database_url)
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for a server to take, or for "unreachable")."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    process: subprocess.Popen[Any] | None = None,
+) -> Any:
+    """Poll `predicate` (synchronous) until it returns something truthy; fail at once if
+    `process` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if process is not None:
+            assert process.poll() is None, "the process exited"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
 async def wait_for(
     predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05
 ) -> Any:
@@ -120,6 +151,29 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def executions(
+    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, **params: Any
+) -> list[dict[str, Any]]:
+    response = await client.get(
+        f"/api/v1/tasks/{job_id}/executions", headers=headers, params=params
+    )
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+async def finished(
+    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, count: int = 1
+) -> list[dict[str, Any]]:
+    async def done() -> list[dict[str, Any]] | None:
+        rows = await executions(client, headers, job_id)
+        ended = [r for r in rows if r["status"] != "running"]
+        return ended if len(ended) >= count else None
+
+    result: list[dict[str, Any]] = await wait_for(done, timeout=20)
+    return result
 
 
 @asynccontextmanager

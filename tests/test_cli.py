@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from app.core.config import Settings, get_settings
 from app.db.base import Base
 from app.db.migrate import alembic_config
 from app.models.user import User
-from tests.conftest import running_app
+from tests.conftest import free_port, running_app, wait_until
 
 runner = CliRunner()
 
@@ -166,20 +164,6 @@ def test_installed_console_script_migrates(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], object], process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not predicate():
-        assert process.poll() is None, "the process exited"
-        assert time.monotonic() < deadline, "condition not met within 60s"
-        time.sleep(0.1)
-
-
 def keyless_env(path: Path) -> dict[str, str]:
     """An environment with no SECRET_KEY, in production, where the old settings refused
     to start without one."""
@@ -235,7 +219,7 @@ def test_serve_starts_without_secret_key_and_signs_with_a_generated_one(tmp_path
             except httpx.HTTPError:
                 return False
 
-        wait_until(healthy, serve)
+        wait_until(healthy, timeout=60, interval=0.1, process=serve)
         tokens = httpx.post(
             f"{url}/api/v1/auth/login",
             data={"username": "root@example.com", "password": "s3cret-pass"},
@@ -277,7 +261,7 @@ def test_scheduler_starts_without_secret_key(tmp_path: Path) -> None:
             engine.dispose()
 
     try:
-        wait_until(leads, scheduler)
+        wait_until(leads, timeout=60, interval=0.1, process=scheduler)
     finally:
         output = stop(scheduler)
     assert scheduler.returncode == 0, output

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
 from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
-from app.tasks.triggers import TriggerSpec
+from app.tasks.trigger_specs import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
 # A late run still runs if it is at most this late; past it, it is recorded as missed.

@@ -29,7 +29,7 @@ from app.schemas.task import (
 )
 from app.services import audit as audit_service
 from app.services.auth import Principal
-from app.tasks import commands, humanize, specs, triggers
+from app.tasks import commands, humanize, specs, stored_triggers, trigger_specs, triggers
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs import BUILTIN_JOB_IDS, check_managed, registry
 from app.tasks.jobs.scraping import bot_config_id_of, is_bot_job
@@ -61,7 +61,7 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         paused=next_run is None,
         task=kwargs.get("task"),
         params=kwargs.get("params"),
-        trigger_spec=triggers.describe_trigger(trigger),
+        trigger_spec=stored_triggers.describe_trigger(trigger),
         trigger_description=humanize.describe(trigger),
         timeout_seconds=kwargs.get("timeout_seconds"),
         builtin=row.id in BUILTIN_JOB_IDS,
@@ -248,7 +248,7 @@ def preview(data: TriggerPreview) -> TriggerPreviewResponse:
             {**spec.model_dump(exclude_unset=True), "timezone": data.timezone}
         )
     specs.check_trigger(spec)
-    trigger = triggers.build_trigger(spec)
+    trigger = trigger_specs.build_trigger(spec)
     return TriggerPreviewResponse(
         trigger=str(trigger),
         description=humanize.describe(trigger),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.core.errors import AppError, Conflict, Invalid, NotFound, ServiceUnavailable
 from app.tasks.registry import JobSpec
-from app.tasks.triggers import TriggerSpec
+from app.tasks.trigger_specs import TriggerSpec
 
 
 class _Command(BaseModel):

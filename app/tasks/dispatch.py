@@ -10,7 +10,7 @@ from typing import Any
 from apscheduler.executors.base import MaxInstancesReachedError
 
 from app.core.errors import Conflict
-from app.tasks import specs, triggers
+from app.tasks import specs, trigger_specs
 from app.tasks.commands import (
     AddJob,
     Command,
@@ -88,7 +88,7 @@ class CommandHandler:
                 changes[key] = getattr(command, key)
         self.writer.modify(job, changes)
         if command.trigger is not None:
-            self.writer.reschedule(job, triggers.build_trigger(command.trigger))
+            self.writer.reschedule(job, trigger_specs.build_trigger(command.trigger))
 
     async def _run_now(self, command: RunJob) -> dict[str, Any]:
         job = await asyncio.to_thread(self.writer.existing, command.job_id)

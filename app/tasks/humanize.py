@@ -21,7 +21,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from cronsim import CronSim
 
-from app.tasks.triggers import CrontabTrigger, upgrade
+from app.tasks.stored_triggers import upgrade
+from app.tasks.triggers import CrontabTrigger
 
 # In crontab's order: 0 is Sunday.
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -250,7 +251,7 @@ def _often(seconds: set[int], minutes: set[int], hours: set[int]) -> str | None:
 
 def _legacy_cron(trigger: CronTrigger) -> str:
     """A trigger stored before crontab semantics that crontab cannot say (see
-    `triggers.upgrade`): its APScheduler fields, exact, with APScheduler's rule that
+    `stored_triggers.upgrade`): its APScheduler fields, exact, with APScheduler's rule that
     day and day of week must both match."""
     fields: dict[str, Any] = {f.name: str(f) for f in trigger.fields}
     zone = _zone_name(trigger.timezone)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.session import Database
-from app.tasks.triggers import TriggerSpec
+from app.tasks.trigger_specs import TriggerSpec
 
 
 class NoParams(BaseModel):

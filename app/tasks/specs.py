@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from app.core.errors import Invalid
-from app.tasks import triggers
+from app.tasks import trigger_specs
 from app.tasks.registry import TaskDefinition, TaskRegistry, UnknownTask
 
 
@@ -38,8 +38,8 @@ def check_task(
     return definition, parsed
 
 
-def check_trigger(spec: triggers.AnySpec) -> None:
+def check_trigger(spec: trigger_specs.AnySpec) -> None:
     try:
-        triggers.check_fires(spec)
+        trigger_specs.check_fires(spec)
     except ValueError as exc:
         raise Invalid(str(exc), field="trigger") from None

@@ -14,7 +14,7 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.triggers.base import BaseTrigger
 
 from app.core.errors import Conflict, NotFound
-from app.tasks import runner, triggers
+from app.tasks import runner, stored_triggers, trigger_specs
 from app.tasks.jobstore import SchedulerEngine
 from app.tasks.registry import JobSpec
 
@@ -44,7 +44,7 @@ class JobWriter:
 
     def add(self, spec: JobSpec, *, paused: bool = False) -> Job:
         try:
-            return self._add(spec, triggers.build_trigger(spec.trigger), paused=paused)
+            return self._add(spec, trigger_specs.build_trigger(spec.trigger), paused=paused)
         except ConflictingIdError:
             raise Conflict(f"A job with id {spec.id!r} already exists") from None
 
@@ -67,7 +67,7 @@ class JobWriter:
         its next run time and paused state unless its trigger pattern changed. `stored`:
         the store's jobs read just before, so a batch of calls does not read each job again."""
         job = self.engine.get_job(spec.id) if stored is None else stored.get(spec.id)
-        trigger = triggers.build_trigger(spec.trigger)
+        trigger = trigger_specs.build_trigger(spec.trigger)
         if job is None:
             try:
                 self._add(spec, trigger)
@@ -86,7 +86,7 @@ class JobWriter:
                 changes[attr] = getattr(spec, attr)
         if changes:
             self.engine.modify_job(spec.id, **changes)
-        if triggers.signature(job.trigger) != triggers.signature(trigger):
+        if stored_triggers.signature(job.trigger) != stored_triggers.signature(trigger):
             self.reschedule(job, trigger)
             return "rescheduled"
         return "updated" if changes else "unchanged"
@@ -129,11 +129,11 @@ class JobWriter:
 
     def upgrade_triggers(self) -> None:
         """Give jobs stored with an older trigger class the one this code builds (see
-        `triggers.upgrade`). A run still due stays due; a future next run time is
+        `stored_triggers.upgrade`). A run still due stays due; a future next run time is
         computed again, since the old class may have skipped a slot to reach it."""
         now = datetime.now(UTC)
         for job in self.engine.get_jobs():
-            trigger = triggers.upgrade(job.trigger)
+            trigger = stored_triggers.upgrade(job.trigger)
             if trigger is None:
                 continue
             changes: dict[str, Any] = {"trigger": trigger}

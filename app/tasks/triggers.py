@@ -1,10 +1,11 @@
-"""Triggers as JSON: validation, the scheduler's trigger classes, and back.
+"""The scheduler's trigger classes, and the fire times they give.
 
 A cron trigger means what crontab(5) and cron(8) of Debian mean (see `CrontabTrigger`);
 an interval trigger keeps its slots on a fixed grid from its start (see
 `AnchoredIntervalTrigger`). Both are APScheduler 3 triggers, pickled into
 `apscheduler_jobs` under this module's path: moving or renaming them needs a conversion
-of the stored jobs, as `upgrade` does for the APScheduler classes stored before them.
+of the stored jobs, as `stored_triggers.upgrade` does for the APScheduler classes stored
+before them.
 
 Every trigger is built with an explicit time zone (UTC unless one is given): a trigger
 object built by hand would otherwise take the machine's local zone, not the
@@ -16,343 +17,23 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import random
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from cronsim import CronSim, CronSimError
-from cronsim.cronsim import Field as CronSimField
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from cronsim import CronSim
 
-from app.schemas.types import TimeZone, union_member_schema
+from app.tasks.crontab import CRONTAB_FIELDS, complete_fields, cronsim_expression, crontab_fields
 
-# The crontab fields, least significant first, as a six-field expression orders them.
-CRONTAB_FIELDS = ("second", "minute", "hour", "day", "month", "day_of_week")
-# The fields form's defaults, as APScheduler's: a field less significant than the most
-# significant one given starts at its first value, a more significant one is `*`.
-SIGNIFICANCE = ("month", "day", "day_of_week", "hour", "minute", "second")
-FIRST_VALUES = {"month": "1", "day": "1", "day_of_week": "*", "hour": "0", "minute": "0"}
-FIRST_VALUES["second"] = "0"
-MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_CRONSIM_FIELD = {
-    "second": CronSimField.SECOND,
-    "minute": CronSimField.MINUTE,
-    "hour": CronSimField.HOUR,
-    "day": CronSimField.DAY,
-    "month": CronSimField.MONTH,
-    "day_of_week": CronSimField.DOW,
-}
-_NAMES = {"month": MONTH_NAMES, "day_of_week": WEEKDAY_NAMES}
-FIELD_RANGES = {
-    "second": "0-59",
-    "minute": "0-59",
-    "hour": "0-23",
-    "day": "1-31",
-    "month": "1-12 or jan-dec",
-    "day_of_week": "0-7 or sun-sat, 0 and 7 being Sunday",
-}
-# crontab(5)'s grammar of one list item: `*` or a value or a range, then maybe a step.
-# ASCII only: `\d` would take any script's digits.
-_ITEM = re.compile(
-    r"(?:\*|(?P<low>[0-9]+|[a-z]{3})(?:-(?P<high>[0-9]+|[a-z]{3}))?)(?:/(?P<step>[0-9]+))?",
-    re.ASCII | re.IGNORECASE,
-)
-# The fields form keeps APScheduler's `last` (the last day of the month).
-LAST_DAY = "last"
-
-# Bounds on what a trigger may say, so that no date arithmetic can leave datetime's range.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-MAX_INTERVAL = timedelta(days=3660)
-MAX_JITTER_SECONDS = 31 * 86400
 # How far the shortest gap of a cron trigger is looked for: 29 years hold every
 # combination of weekday, month and leap day.
 GAP_SCAN_YEARS = (2000, 2029)
 # How many fire times around one clock change are looked at for its real gaps.
 GAP_SCAN_SLOTS = 5000
-
-
-def _bounded_instant(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a time zone offset, e.g. 2027-01-01T00:00:00Z")
-    try:
-        instant = value.astimezone(UTC)
-    except OverflowError:
-        instant = LATEST
-    if not EARLIEST <= instant < LATEST:
-        raise ValueError(
-            f"must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} and before {LATEST:%Y-%m-%dT%H:%M:%SZ}"
-        )
-    return value
-
-
-def _finite(data: Any) -> Any:
-    """JSON has no NaN or Infinity, so a 422 that showed them could not be sent: they
-    reach the fields' own checks as text, whose errors show the text."""
-    if isinstance(data, dict):
-        return {
-            key: str(value) if isinstance(value, float) and not math.isfinite(value) else value
-            for key, value in data.items()
-        }
-    return data
-
-
-Instant = Annotated[datetime, AfterValidator(_bounded_instant)]
-Jitter = Annotated[int, Field(ge=0, le=MAX_JITTER_SECONDS)]
-# A cron field in the fields form: crontab's syntax, or one number.
-CronValue = Annotated[str, Field(max_length=200)] | StrictInt
-
-
-class _TriggerBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
-
-    @model_validator(mode="before")
-    @classmethod
-    def _json_numbers(cls, data: Any) -> Any:
-        return _finite(data)
-
-    timezone: TimeZone = "UTC"
-    start_date: Instant | None = None
-    end_date: Instant | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _TriggerBase:
-        if self.start_date and self.end_date and self.end_date <= self.start_date:
-            raise ValueError("end_date must be after start_date")
-        return self
-
-
-class IntervalSpec(_TriggerBase):
-    model_config = ConfigDict(
-        json_schema_extra=union_member_schema(
-            one_positive=("weeks", "days", "hours", "minutes", "seconds")
-        )
-    )
-
-    type: Literal["interval"] = "interval"
-    weeks: int = Field(default=0, ge=0, le=MAX_INTERVAL.days // 7)
-    days: int = Field(default=0, ge=0, le=MAX_INTERVAL.days)
-    hours: int = Field(default=0, ge=0, le=MAX_INTERVAL.days * 24)
-    minutes: int = Field(default=0, ge=0, le=MAX_INTERVAL.days * 1440)
-    seconds: float = Field(default=0, ge=0, le=MAX_INTERVAL.total_seconds(), allow_inf_nan=False)
-    # Last, so that its check sees the interval.
-    jitter: Jitter | None = None
-
-    @field_validator("jitter")
-    @classmethod
-    def _within_interval(cls, value: int | None, info: ValidationInfo) -> int | None:
-        units = ("weeks", "days", "hours", "minutes", "seconds")
-        if value and all(unit in info.data for unit in units):
-            interval = timedelta(**{unit: info.data[unit] for unit in units})
-            if interval > timedelta(0) and value > interval.total_seconds():
-                raise ValueError(
-                    f"must not be longer than the interval ({interval.total_seconds():g} s): "
-                    "a run moves inside its own slot"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _positive(self) -> IntervalSpec:
-        if self.interval <= timedelta(0):
-            raise ValueError("interval must be greater than zero")
-        if self.interval > MAX_INTERVAL:
-            raise ValueError(f"interval must be at most {MAX_INTERVAL.days} days")
-        return self
-
-    @property
-    def interval(self) -> timedelta:
-        return timedelta(
-            weeks=self.weeks,
-            days=self.days,
-            hours=self.hours,
-            minutes=self.minutes,
-            seconds=self.seconds,
-        )
-
-
-class CronSpec(_TriggerBase):
-    """A crontab `expression` (minute hour day month day-of-week, a sixth leading field
-    for seconds, or a macro such as `@daily`), or the same fields by name. Both forms
-    mean what crontab means, weekday numbers included: 0 or 7 is Sunday."""
-
-    type: Literal["cron"] = "cron"
-    expression: str | None = Field(default=None, max_length=500)
-    month: CronValue | None = None
-    day: CronValue | None = None
-    day_of_week: CronValue | None = None
-    hour: CronValue | None = None
-    minute: CronValue | None = None
-    second: CronValue | None = None
-    # Last, so that its check sees the whole trigger.
-    jitter: Jitter | None = None
-
-    @field_validator("expression")
-    @classmethod
-    def _parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            crontab_fields(value)
-        return value
-
-    @field_validator(*CRONTAB_FIELDS)
-    @classmethod
-    def _field_parses(cls, value: str | int | None, info: ValidationInfo) -> str | int | None:
-        if value is not None:
-            assert info.field_name is not None
-            check_field(info.field_name, str(value), allow_last=True)
-        return value
-
-    @field_validator("jitter")
-    @classmethod
-    def _within_gap(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if not value:
-            return value
-        try:
-            trigger = _crontab_trigger(info.data, jitter=None)
-            check_days(trigger.fields)
-        except (KeyError, ValueError):
-            return value  # the fields' own errors say what is wrong
-        gap = trigger.shortest_gap()
-        if gap is not None and value > gap.total_seconds():
-            raise ValueError(
-                f"must not be longer than the shortest gap between fire times "
-                f"({gap.total_seconds():g} s): a run moves inside its own slot"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _one_form(self) -> CronSpec:
-        fields = self.given_fields()
-        if self.expression is not None and fields:
-            raise ValueError("give either `expression` or cron fields, not both")
-        if self.expression is None and not fields:
-            raise ValueError("give a crontab `expression` or at least one cron field")
-        if fields:
-            check_days(complete_fields(fields))
-        return self
-
-    def given_fields(self) -> dict[str, str]:
-        return {f: str(getattr(self, f)) for f in CRONTAB_FIELDS if getattr(self, f) is not None}
-
-
-class DateSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
-
-    type: Literal["date"] = "date"
-    run_date: Instant
-    timezone: TimeZone = "UTC"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _json_numbers(cls, data: Any) -> Any:
-        return _finite(data)
-
-
-TriggerSpec = Annotated[IntervalSpec | CronSpec | DateSpec, Field(discriminator="type")]
-AnySpec = IntervalSpec | CronSpec | DateSpec
-
-
-# --- crontab fields --------------------------------------------------------------------
-
-
-def check_field(name: str, text: str, *, allow_last: bool = False) -> None:
-    """Raise ValueError unless `text` is a valid crontab field `name` (crontab(5): lists
-    of `*`, values and ranges of ASCII numbers or of the field's English names, each
-    maybe with a step)."""
-    if allow_last and name == "day" and text.strip().lower() == LAST_DAY:
-        return
-    names = _NAMES.get(name, ())
-    for item in text.split(","):
-        match = _ITEM.fullmatch(item)
-        words = [w for w in (match.group("low"), match.group("high")) if w] if match else []
-        if match is None or any(w.isalpha() and w.lower() not in names for w in words):
-            raise ValueError(f"{name} {text!r}: {item!r} is not a crontab value, range or step")
-        try:
-            if len(words) == 2:
-                low, high = (_CRONSIM_FIELD[name].int(w.upper()) for w in words)
-                if high < low:
-                    raise ValueError(f"{name} {text!r}: the range {item!r} runs backwards")
-            _CRONSIM_FIELD[name].parse(item.upper())
-        except CronSimError:
-            raise ValueError(
-                f"{name} {text!r}: {item!r} is out of range (values {FIELD_RANGES[name]})"
-            ) from None
-
-
-def crontab_fields(expression: str) -> dict[str, str]:
-    """The six fields of a crontab expression or macro, by name."""
-    text = expression.strip()
-    if text.startswith("@"):
-        if text.lower() not in MACROS:
-            raise ValueError(f"unknown macro {text!r}; known: {', '.join(MACROS)}")
-        text = MACROS[text.lower()]
-    values = text.split()
-    if len(values) == 5:
-        values.insert(0, "0")
-    if len(values) != 6:
-        raise ValueError(
-            "a crontab expression has 5 fields (or 6, with seconds first), "
-            f"got {len(values)}: {expression!r}"
-        )
-    fields = dict(zip(CRONTAB_FIELDS, values, strict=True))
-    for name, value in fields.items():
-        check_field(name, value)
-    check_days(fields)
-    return fields
-
-
-def check_days(fields: dict[str, str]) -> None:
-    """Raise ValueError for days no month has, such as `0 0 31 2 *` (every February
-    31st) and `0 0 30 2 *`: a trigger that would never fire."""
-    try:
-        CronSim(_cronsim_expression(fields), datetime(2000, 1, 1))
-    except CronSimError:
-        raise ValueError(
-            f"day {fields['day']!r} never occurs in month {fields['month']!r}"
-        ) from None
-
-
-def _cronsim_expression(fields: dict[str, str]) -> str:
-    """Six fields, seconds first, as cronsim reads them."""
-    values = [fields[f] for f in CRONTAB_FIELDS]
-    if values[3].lower() == LAST_DAY:
-        values[3] = "L"
-    return " ".join(values)
-
-
-def complete_fields(given: dict[str, str]) -> dict[str, str]:
-    """The fields form with APScheduler's defaults filled in (see `SIGNIFICANCE`)."""
-    last = max(SIGNIFICANCE.index(f) for f in given)
-    return {
-        f: given.get(f, FIRST_VALUES[f] if SIGNIFICANCE.index(f) > last else "*")
-        for f in CRONTAB_FIELDS
-    }
 
 
 def _is_imaginary(naive: datetime, zone: ZoneInfo) -> bool:
@@ -399,7 +80,7 @@ class CrontabTrigger(BaseTrigger):  # type: ignore[misc]
 
     @property
     def expression(self) -> str:
-        return _cronsim_expression(self.fields)
+        return cronsim_expression(self.fields)
 
     @property
     def fixed_time(self) -> bool:
@@ -468,7 +149,9 @@ class CrontabTrigger(BaseTrigger):  # type: ignore[misc]
         if not gaps:
             return None
         shortest = timedelta(seconds=min(gaps))
-        reference = max(now or datetime.now(UTC), self.start_date or EARLIEST)
+        reference = now or datetime.now(UTC)
+        if self.start_date is not None:
+            reference = max(reference, self.start_date)
         for change in _clock_changes(self.timezone, reference):
             window_start = change - min(shortest * GAP_SCAN_SLOTS, shortest + timedelta(hours=3))
             previous_fire = None
@@ -576,10 +259,8 @@ class AnchoredIntervalTrigger(IntervalTrigger):  # type: ignore[misc]
         return fire.astimezone(self.timezone)
 
 
-# --- specs to triggers and back ----------------------------------------------------------
-
-
-def _crontab_trigger(data: dict[str, Any], *, jitter: int | None) -> CrontabTrigger:
+def crontab_trigger(data: dict[str, Any], *, jitter: int | None) -> CrontabTrigger:
+    """The trigger of a cron spec's fields (`expression`, or the fields by name)."""
     expression = data.get("expression")
     if expression is not None:
         source = crontab_fields(expression)
@@ -594,34 +275,6 @@ def _crontab_trigger(data: dict[str, Any], *, jitter: int | None) -> CrontabTrig
         end_date=data["end_date"],
         jitter=jitter,
     )
-
-
-def build_trigger(spec: AnySpec) -> BaseTrigger:
-    zone = ZoneInfo(spec.timezone)
-    if isinstance(spec, IntervalSpec):
-        return AnchoredIntervalTrigger(
-            weeks=spec.weeks,
-            days=spec.days,
-            hours=spec.hours,
-            minutes=spec.minutes,
-            seconds=spec.seconds,
-            start_date=spec.start_date,
-            end_date=spec.end_date,
-            timezone=zone,
-            jitter=spec.jitter,
-        )
-    if isinstance(spec, CronSpec):
-        return _crontab_trigger(spec.model_dump(), jitter=spec.jitter)
-    return DateTrigger(run_date=spec.run_date.astimezone(zone), timezone=zone)
-
-
-def check_fires(spec: AnySpec, now: datetime | None = None) -> None:
-    """Reject a trigger that would never fire again (a past date, an end before now)."""
-    now = now or datetime.now(UTC)
-    if isinstance(spec, DateSpec) and spec.run_date <= now:
-        raise ValueError("run_date is in the past")
-    if next_fire_times(build_trigger(spec), 1, now) == []:
-        raise ValueError("this trigger never fires after now")
 
 
 def next_fire_times(
@@ -643,123 +296,3 @@ def next_fire_times(
         if fire is not None and fire.astimezone(UTC) <= previous:
             raise RuntimeError(f"{trigger!r} went back from {previous} to {fire}")
     return times
-
-
-def describe_trigger(trigger: BaseTrigger) -> dict[str, Any]:
-    """A stored trigger as JSON (the shape `TriggerSpec` accepts)."""
-    trigger = upgrade(trigger) or trigger
-    if isinstance(trigger, IntervalTrigger):
-        total = trigger.interval.total_seconds()
-        out: dict[str, Any] = {"type": "interval"}
-        for unit, size in (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minutes", 60)):
-            if total >= size and total % size == 0:
-                out[unit] = int(total // size)
-                break
-        else:
-            out["seconds"] = total
-        out["start_date"] = trigger.start_date.isoformat() if trigger.start_date else None
-        out["end_date"] = trigger.end_date.isoformat() if trigger.end_date else None
-        out["timezone"] = str(trigger.timezone)
-        out["jitter"] = trigger.jitter
-        return out
-    if isinstance(trigger, CrontabTrigger):
-        return {
-            "type": "cron",
-            **trigger.source,
-            "start_date": trigger.start_date.isoformat() if trigger.start_date else None,
-            "end_date": trigger.end_date.isoformat() if trigger.end_date else None,
-            "timezone": str(trigger.timezone),
-            "jitter": trigger.jitter,
-        }
-    if isinstance(trigger, CronTrigger):
-        # Stored before crontab semantics, with what they cannot say (see `upgrade`):
-        # APScheduler's own fields and meaning.
-        out = {"type": "cron", "legacy": True}
-        for field in trigger.fields:
-            if not field.is_default:
-                out[field.name] = str(field)
-        out["timezone"] = str(trigger.timezone)
-        return out
-    if isinstance(trigger, DateTrigger):
-        return {
-            "type": "date",
-            "run_date": trigger.run_date.isoformat(),
-            "timezone": str(trigger.run_date.tzinfo),
-        }
-    return {"type": type(trigger).__name__}
-
-
-def signature(trigger: BaseTrigger) -> tuple[Any, ...]:
-    """What defines when a trigger fires, without its anchor: two triggers with the same
-    signature fire on the same pattern, so a stored job is left as it is."""
-    if isinstance(trigger, IntervalTrigger):
-        return ("interval", trigger.interval, str(trigger.timezone))
-    if isinstance(trigger, CrontabTrigger):
-        return ("crontab", tuple(trigger.fields.items()), str(trigger.timezone))
-    if isinstance(trigger, CronTrigger):
-        return ("cron", str(trigger), str(trigger.timezone))
-    if isinstance(trigger, DateTrigger):
-        return ("date", trigger.run_date)
-    return (repr(trigger),)
-
-
-# --- triggers stored by earlier versions -------------------------------------------------
-
-
-def upgrade(trigger: BaseTrigger) -> BaseTrigger | None:
-    """The trigger this code would build for one stored before it, with the same
-    meaning; None if `trigger` is current or cannot be said exactly.
-
-    An APScheduler interval trigger becomes an `AnchoredIntervalTrigger` (the same
-    state; only jitter works differently). An APScheduler cron trigger becomes a
-    `CrontabTrigger` when crontab can say the same days: not when it restricts the year
-    or the week, nor both day of month and day of week (APScheduler wants both to
-    match, crontab either), nor days such as `1st mon`. Weekday numbers are translated
-    (APScheduler counts from Monday = 0)."""
-    if type(trigger) is IntervalTrigger:
-        anchored: AnchoredIntervalTrigger = AnchoredIntervalTrigger.__new__(AnchoredIntervalTrigger)
-        anchored.__setstate__(trigger.__getstate__())
-        return anchored
-    if type(trigger) is not CronTrigger:
-        return None
-    fields = {f.name: f for f in trigger.fields}
-    if str(fields["year"]) != "*" or str(fields["week"]) != "*":
-        return None
-    day, weekday = str(fields["day"]), str(fields["day_of_week"])
-    if day != "*" and weekday != "*":
-        return None
-    source = {name: str(fields[name]) for name in SIGNIFICANCE if not fields[name].is_default}
-    if "day_of_week" in source:
-        source["day_of_week"] = _crontab_weekdays(fields["day_of_week"])
-    if not source:
-        source = {"second": "0"}
-    try:
-        for name, value in source.items():
-            check_field(name, value, allow_last=True)
-    except ValueError:
-        return None
-    if complete_fields(source) != {
-        name: str(fields[name]) if name != "day_of_week" else source.get(name, weekday)
-        for name in CRONTAB_FIELDS
-    }:
-        return None
-    return CrontabTrigger(
-        source,
-        timezone=ZoneInfo(str(trigger.timezone)),
-        start_date=trigger.start_date,
-        end_date=trigger.end_date,
-        jitter=trigger.jitter,
-    )
-
-
-def _crontab_weekdays(field: Any) -> str:
-    """An APScheduler day-of-week field (Monday = 0) as crontab weekday names."""
-    days = []
-    monday = datetime(2024, 1, 1)
-    for offset in range(7):
-        date = monday + timedelta(days=offset)
-        if any(expr.get_next_value(date, field) == offset for expr in field.expressions):
-            days.append(WEEKDAY_NAMES[(offset + 1) % 7])
-    if len(days) == 7:
-        return "*"
-    return ",".join(sorted(days, key=WEEKDAY_NAMES.index))

@@ -10,7 +10,6 @@ of examples per operation is FUZZ_EXAMPLES (environment), 20 by default.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ import uvicorn
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, free_port
 
 pytestmark = pytest.mark.fuzz
 
@@ -42,12 +41,6 @@ class Target:
     superuser_id: int
     user: dict[str, str]
     user_id: int
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_leader(url: str, thread: threading.Thread, timeout: float = 30) -> None:
@@ -88,7 +81,7 @@ def target(settings_factory: Callable[..., Settings]) -> Iterator[Target]:
     app_settings = settings_factory(
         REDDIT_API_URL="http://127.0.0.1:9", REDDIT_AUTH_URL="http://127.0.0.1:9"
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(
         uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")

@@ -24,7 +24,6 @@ import contextlib
 import itertools
 import json
 import math
-import socket
 import threading
 import time
 from collections import Counter
@@ -90,14 +89,6 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     at: float
-
-
-def free_port() -> int:
-    """A port nothing listens on (for "Reddit is unreachable")."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 class FakeReddit:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,12 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, free_port
 from tests.tasks import sample_tasks  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.multiprocess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

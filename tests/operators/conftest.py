@@ -4,7 +4,7 @@ a local webhook receiver, and API helpers."""
 from __future__ import annotations
 
 import json
-import socket
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,14 +18,20 @@ import uvicorn
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, free_port
 from tests.tasks import sample_tasks  # noqa: F401  (registers the test tasks)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class LiveServer:
@@ -99,6 +105,8 @@ class Receiver:
     deliveries: list[Delivery] = field(default_factory=list)
     slow_seconds: float = 3.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called on the server's thread as each request arrives, before it is answered.
+    on_delivery: Callable[[Delivery], None] | None = None
 
     def received(self, path: str | None = None) -> list[Delivery]:
         with self.lock:
@@ -117,8 +125,11 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
+            delivery = Delivery(self.path, body, time.monotonic())
             with target.lock:
-                target.deliveries.append(Delivery(self.path, body, time.monotonic()))
+                target.deliveries.append(delivery)
+            if target.on_delivery is not None:
+                target.on_delivery(delivery)
             if self.path == "/slow":
                 time.sleep(target.slow_seconds)
             status = 500 if self.path == "/fail" else 200
@@ -141,15 +152,3 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
-    """Poll `predicate` (synchronous) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)

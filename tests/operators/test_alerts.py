@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
 from app.db.session import Database
@@ -18,7 +19,7 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.tasks.alerts import AlertDispatcher
 from app.tasks.outcome import RunOutcome
 from tests.conftest import bearer, create_job, login, run_and_wait, running_app, wait_for
-from tests.operators.conftest import Receiver
+from tests.operators.conftest import Delivery, Receiver
 
 
 def alert_settings(factory: Callable[..., Settings], *urls: str, **overrides: Any) -> Settings:
@@ -189,18 +190,43 @@ async def test_a_webhook_that_never_answers_does_not_hold_up_the_job(
         ALERT_TIMEOUT_SECONDS=0.3,
         ALERT_MAX_RETRIES=1,
     )
-    async with running_app(settings) as (_, client):
-        headers = bearer(await login(client, "admin@example.com"))
-        await add_failing_job(client, headers, tmp_path)
-        first = await run_and_wait(client, headers, "flaky")
-        # The next run is not held up by the first run's alert still being tried.
-        second = await run_and_wait(client, headers, "flaky")
-        await wait_for(lambda: len(receiver.received("/slow")) >= 4, timeout=10)
-        await settle(1.0)
-        assert len(receiver.received("/slow")) == 4  # two alerts, two attempts each
+    engine = create_engine(settings.sync_database_url)
+
+    def stored_status(execution_id: int) -> str:
+        with engine.connect() as connection:
+            status: str = connection.execute(
+                text("SELECT status FROM task_executions WHERE id = :id"), {"id": execution_id}
+            ).scalar_one()
+        return status
+
+    # What each run's row held when an attempt of its alert reached the webhook.
+    at_arrival: list[tuple[int, str]] = []
+
+    def record(delivery: Delivery) -> None:
+        execution_id = delivery.body["execution_id"]
+        at_arrival.append((execution_id, stored_status(execution_id)))
+
+    receiver.on_delivery = record
+    try:
+        async with running_app(settings) as (_, client):
+            headers = bearer(await login(client, "admin@example.com"))
+            await add_failing_job(client, headers, tmp_path)
+            first = await run_and_wait(client, headers, "flaky")
+            # The next run is not held up by the first run's alert still being tried.
+            second = await run_and_wait(client, headers, "flaky")
+            await wait_for(lambda: len(receiver.received("/slow")) >= 4, timeout=10)
+            await settle(1.0)
+            assert len(receiver.received("/slow")) == 4  # two alerts, two attempts each
+        final = {run["id"]: stored_status(run["id"]) for run in (first, second)}
+    finally:
+        engine.dispose()
     for run in (first, second):
         assert run["status"] == "failed"
-        assert run["duration_seconds"] < 0.3
+    # Every attempt found its run's row already final: the run was recorded without
+    # waiting for the webhook.
+    assert sorted(at_arrival) == sorted(
+        [(first["id"], final[first["id"]])] * 2 + [(second["id"], final[second["id"]])] * 2
+    )
     assert "no answer within 0.3 s" in caplog.text
 
 

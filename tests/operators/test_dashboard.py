@@ -15,20 +15,9 @@ from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_p
 
 from app.api.v1.routes.dashboard_routes import STATIC_DIR, STATIC_PATH
 from app.core.email import ConsoleEmailSender
-from tests.conftest import BACKEND, PASSWORD
-from tests.operators.conftest import LiveServer, wait_until
+from tests.conftest import BACKEND, PASSWORD, wait_until
+from tests.operators.conftest import CHROMIUM, LAUNCH_ARGS, LiveServer
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BUILTIN = {"cleanup_tokens", "cleanup_sessions", "cleanup_content", "cleanup_executions"}
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.operators.conftest import LiveServer
-from tests.operators.test_dashboard import CHROMIUM, LAUNCH_ARGS
+from tests.operators.conftest import CHROMIUM, LAUNCH_ARGS, LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.tasks import triggers
+from app.tasks import trigger_specs
 from app.tasks.humanize import describe
-from app.tasks.triggers import CronSpec, DateSpec, IntervalSpec
+from app.tasks.trigger_specs import CronSpec, DateSpec, IntervalSpec
 
 
 @pytest.mark.parametrize(
@@ -105,4 +105,4 @@ from app.tasks.triggers import CronSpec, DateSpec, IntervalSpec
     ],
 )
 def test_described_in_words(spec: IntervalSpec | CronSpec | DateSpec, text: str) -> None:
-    assert describe(triggers.build_trigger(spec)) == text
+    assert describe(trigger_specs.build_trigger(spec)) == text

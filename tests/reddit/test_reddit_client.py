@@ -11,7 +11,8 @@ import pytest
 from app.core.config import Settings
 from app.models.bot_config import SortOrder, TimeFilter
 from app.services.scraping.reddit_client import CREDENTIALS_MISSING, RedditClient, RedditError
-from tests.fakes.reddit import FakeComment, FakeReddit, free_port
+from tests.conftest import free_port
+from tests.fakes.reddit import FakeComment, FakeReddit
 
 SettingsFactory = Callable[..., Settings]
 

@@ -21,8 +21,8 @@ from app.services.scraping.reddit_client import (
     UNEXPECTED_ANSWER,
     UNREACHABLE_REASON,
 )
-from tests.conftest import bearer, login, run_and_wait, running_app, wait_for
-from tests.fakes.reddit import FakeComment, FakeReddit, free_port
+from tests.conftest import bearer, free_port, login, run_and_wait, running_app, wait_for
+from tests.fakes.reddit import FakeComment, FakeReddit
 from tests.reddit.conftest import create_bot, scrape
 
 

@@ -14,7 +14,7 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExe
 from app.models.throttle import ThrottleCounter, ThrottleScope
 from app.models.token import RefreshToken
 from app.models.user import User
-from tests.tasks.test_task_api import finished
+from tests.conftest import finished
 
 
 async def run_job(

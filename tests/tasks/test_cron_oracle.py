@@ -24,7 +24,8 @@ from cronsim import CronSim, CronSimError
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.tasks.triggers import CronSpec, build_trigger, next_fire_times
+from app.tasks.trigger_specs import CronSpec, build_trigger
+from app.tasks.triggers import next_fire_times
 
 ZONES = ("UTC", "Europe/Berlin", "America/New_York")
 # Both 2027 clock changes of each zone, in UTC.

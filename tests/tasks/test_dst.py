@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.base import BaseTrigger
 
-from app.tasks.triggers import CronSpec, build_trigger
+from app.tasks.trigger_specs import CronSpec, build_trigger
 
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney")
 WINDOW = timedelta(days=3)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from apscheduler.triggers.base import BaseTrigger
 
-from app.tasks.triggers import CronSpec, IntervalSpec, build_trigger
+from app.tasks.trigger_specs import CronSpec, IntervalSpec, build_trigger
 
 START = datetime(2027, 3, 27, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from app.models.scheduler import APSchedulerJob
 from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.tasks.registry import JobSpec
 from app.tasks.scheduler import JOBSTORE_APPLICATION_NAME, EnhancedScheduler
-from app.tasks.triggers import DateSpec, IntervalSpec
+from app.tasks.trigger_specs import DateSpec, IntervalSpec
 from tests.conftest import wait_for
 from tests.tasks.sample_tasks import lines
 

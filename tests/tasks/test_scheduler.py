@@ -21,18 +21,19 @@ from app.db.session import Database
 from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.tasks.registry import JobSpec
 from app.tasks.scheduler import EnhancedScheduler
-from app.tasks.triggers import IntervalSpec
+from app.tasks.trigger_specs import IntervalSpec
 from tests.conftest import (
     PASSWORD,
     bearer,
     create_job,
+    executions,
+    finished,
     leader_alive,
     login,
     running_app,
     wait_for,
 )
 from tests.tasks.sample_tasks import lines
-from tests.tasks.test_task_api import executions, finished
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,33 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import create_job, wait_for
+from tests.conftest import create_job, executions, finished, wait_for
 from tests.tasks.sample_tasks import lines
 
 BUILTIN = {"cleanup_tokens", "cleanup_sessions", "cleanup_content", "cleanup_executions"}
-
-
-async def executions(
-    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, **params: Any
-) -> list[dict[str, Any]]:
-    response = await client.get(
-        f"/api/v1/tasks/{job_id}/executions", headers=headers, params=params
-    )
-    assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
-    return rows
-
-
-async def finished(
-    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, count: int = 1
-) -> list[dict[str, Any]]:
-    async def done() -> list[dict[str, Any]] | None:
-        rows = await executions(client, headers, job_id)
-        ended = [r for r in rows if r["status"] != "running"]
-        return ended if len(ended) >= count else None
-
-    result: list[dict[str, Any]] = await wait_for(done, timeout=20)
-    return result
 
 
 async def test_builtin_jobs_listed_with_the_design_schedules(

@@ -11,7 +11,7 @@ from app.tasks import commands
 from app.tasks.commands import AddJob, ModifyJob, PauseJob, RunJob, SyncJob
 from app.tasks.jobs import CATALOG
 from app.tasks.jobs.scraping import bot_job_spec, legacy_sync_bot
-from app.tasks.triggers import IntervalSpec
+from app.tasks.trigger_specs import IntervalSpec
 
 
 def round_trip(command: commands.Command) -> commands.Command:

@@ -13,7 +13,7 @@ from app.core.retry import retrying
 from app.tasks import specs
 from app.tasks.history import MAX_RESULT_BYTES, json_safe
 from app.tasks.jobs import registry
-from app.tasks.triggers import DateSpec, IntervalSpec
+from app.tasks.trigger_specs import DateSpec, IntervalSpec
 
 
 def errors_of(exc: Invalid) -> list[dict[str, Any]]:

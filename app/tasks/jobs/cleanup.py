@@ -14,7 +14,7 @@ from app.crud import token as token_crud
 from app.services.auth import ROTATED_TOKEN_MEMORY
 from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
-from app.tasks.triggers import CronSpec, IntervalSpec
+from app.tasks.trigger_specs import CronSpec, IntervalSpec
 
 APPLIED_COMMAND_RETENTION = timedelta(days=1)
 

@@ -16,7 +16,7 @@ from app.schemas.types import Id
 from app.services.scraping.orchestrator import ScrapingOrchestrator
 from app.tasks.commands import Command, SyncJob
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
-from app.tasks.triggers import IntervalSpec
+from app.tasks.trigger_specs import IntervalSpec
 
 BOT_JOB_PREFIX = "bot_scraping_"
 
