@@ -64,12 +64,12 @@ def serve(
 def scheduler() -> None:
     """Run a scheduler candidate without the API (waits as a standby if another leads)."""
     from app.db.migrate import upgrade
-    from app.tasks.service import SchedulerService
+    from app.tasks.candidate import SchedulerCandidate
 
     configure_logging()
     settings = get_settings()
     upgrade(settings.sync_database_url)
-    service = SchedulerService(settings)
+    service = SchedulerCandidate(settings)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

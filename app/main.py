@@ -29,8 +29,8 @@ from app.db.session import Database
 from app.services.instance_secret import KeySource, access_tokens
 from app.services.scrape_session import BackgroundScrapes
 from app.services.user import ensure_superuser
+from app.tasks.candidate import SchedulerCandidate
 from app.tasks.client import SchedulerClient
-from app.tasks.service import SchedulerService
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.DATABASE_URL)
-        service = SchedulerService(settings) if settings.SCHEDULER_ENABLED else None
+        service = SchedulerCandidate(settings) if settings.SCHEDULER_ENABLED else None
         app.state.settings = settings
         app.state.db = database
         app.state.mailer = email_sender_for(settings)
-        app.state.scheduler_service = service
+        app.state.scheduler_candidate = service
         app.state.scheduler_client = SchedulerClient(settings, database, service)
         # Manual scrapes run on this loop with `database`: they end before it is disposed.
         scrapes = app.state.background_scrapes = BackgroundScrapes()

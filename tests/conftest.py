@@ -182,7 +182,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     the scheduler enabled, waits until this process leads."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        service = app.state.scheduler_service
+        service = app.state.scheduler_candidate
         if service is not None:
             await wait_for(lambda: service.is_leader)
             # The leader row is what API writes check before sending a command.

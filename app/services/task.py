@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, Invalid, NotFound
-from app.crud import task as job_crud
+from app.crud import job as job_crud
 from app.crud import task_execution as execution_crud
 from app.models.audit import AuditAction
 from app.models.scheduler import APSchedulerJob

@@ -38,6 +38,6 @@ def test_importing_every_api_module_loads_no_scheduler_engine() -> None:
     leader = [
         name
         for name in report["loaded"]
-        if name in {"app.tasks.scheduler", "app.tasks.service", "app.tasks.runs"}
+        if name in {"app.tasks.scheduler", "app.tasks.candidate", "app.tasks.runs"}
     ]
     assert leader == []

@@ -235,7 +235,7 @@ async def test_no_urls_means_no_alerts(
 ) -> None:
     await add_failing_job(client, admin_headers, tmp_path)
     await run_and_wait(client, admin_headers, "flaky")
-    scheduler = app.state.scheduler_service.scheduler
+    scheduler = app.state.scheduler_candidate.scheduler
     assert scheduler.alerts.urls == []
     assert scheduler.alerts.pending == 0
 

@@ -8,12 +8,12 @@ import logging
 import signal
 
 from app.core.config import Settings
-from app.tasks.service import SchedulerService
+from app.tasks.candidate import SchedulerCandidate
 from tests.tasks import sample_tasks  # noqa: F401
 
 
 async def main() -> None:
-    service = SchedulerService(Settings())
+    service = SchedulerCandidate(Settings())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.stop)

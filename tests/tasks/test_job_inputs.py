@@ -134,7 +134,7 @@ async def test_params_must_be_an_object(
 async def stored_job_change(app: FastAPI, job_id: str, **changes: Any) -> None:
     """Change a stored job as an older version of this code could have left it (the API
     refuses such values now)."""
-    engine = app.state.scheduler_service.scheduler.engine
+    engine = app.state.scheduler_candidate.scheduler.engine
     engine.modify_job(job_id, **changes)
 
 

@@ -1,7 +1,7 @@
-"""`SchedulerService`: a scheduler candidate. It waits to become leader, then runs the
-`EnhancedScheduler`, applies API commands, and keeps a heartbeat, until it is stopped
-or loses its lock. `reddit-bot scheduler` runs it as the process's main loop; `serve`
-runs it on a thread of its own beside the API."""
+"""`SchedulerCandidate`: a process that may lead the scheduler. It waits to become
+leader, then runs the `EnhancedScheduler`, applies API commands, and keeps a heartbeat,
+until it is stopped or loses its lock. `reddit-bot scheduler` runs it as the process's
+main loop; `serve` runs it on a thread of its own beside the API."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from app.db.session import Database
 from app.models.scheduler import CommandStatus
 from app.tasks import commands
 from app.tasks.client import SCHEDULER_NAME
-from app.tasks.leader import Elector, elector_for
+from app.tasks.election import Elector, elector_for
 from app.tasks.scheduler import EnhancedScheduler, new_runner_id
 
 logger = logging.getLogger(__name__)
 
 
-class SchedulerService:
+class SchedulerCandidate:
     def __init__(self, settings: Settings, name: str = SCHEDULER_NAME) -> None:
         self.settings = settings
         self.name = name
