@@ -3,7 +3,6 @@ real port with its scheduler running. Set CHROMIUM_PATH to use another binary.""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,30 +10,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 from app.api.v1.routes.dashboard_routes import STATIC_DIR, STATIC_PATH
 from app.core.email import ConsoleEmailSender
 from tests.conftest import BACKEND, PASSWORD, wait_until
-from tests.operators.conftest import CHROMIUM, LAUNCH_ARGS, LiveServer
+from tests.operators.conftest import LiveServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BUILTIN = {"cleanup_tokens", "cleanup_sessions", "cleanup_content", "cleanup_executions"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

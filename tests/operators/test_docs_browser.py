@@ -3,29 +3,9 @@ make goes to the app's own origin."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from playwright.sync_api import Browser, expect
 
-import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
-
-from tests.operators.conftest import CHROMIUM, LAUNCH_ARGS, LiveServer
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
+from tests.operators.conftest import LiveServer
 
 
 def test_docs_render_with_nothing_from_another_origin(
