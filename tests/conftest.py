@@ -82,7 +82,10 @@ def settings_factory(database_url: str) -> Callable[..., Settings]:
             "PASSWORD_HASH_TIME_COST": 1,
             "PASSWORD_HASH_MEMORY_KIB": 1024,
             "SCHEDULER_ENABLED": True,
-            "SCHEDULER_FAILOVER_SECONDS": 3.0,
+            # Generous: a leader is taken for dead after this long without a heartbeat,
+            # and a stall of the shared test machine must not look like one. The
+            # failover tests set their own.
+            "SCHEDULER_FAILOVER_SECONDS": 10.0,
             "SCHEDULER_POLL_SECONDS": 0.05,
             "SCHEDULER_SHUTDOWN_GRACE_SECONDS": 2.0,
             "SCHEDULER_COMMAND_TIMEOUT_SECONDS": 10.0,
