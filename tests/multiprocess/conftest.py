@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.db.migrate import upgrade
 from tests.conftest import PASSWORD, free_port
 from tests.tasks import sample_tasks  # noqa: F401
 
@@ -145,5 +149,86 @@ class Cluster:
 @pytest.fixture
 def cluster(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(settings_factory(SCHEDULER_FAILOVER_SECONDS=3.0), tmp_path)
+    yield c
+    c.stop_all()
+
+
+def postgres_bin() -> Path | None:
+    """The directory of Debian's PostgreSQL server programs (the newest), if installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test alone: its own data directory, port and socket
+    directory, trust auth. A test that stops or restarts a server does it to this one,
+    never to the machine's shared server."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        # Not under pytest's tmp_path: the server's user must reach the directory, and
+        # initdb refuses to run as root.
+        self.base = Path(tempfile.mkdtemp(prefix="rb-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "server.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [*self.as_user, str(self.bin_dir / program), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            log = self.log.read_text()[-3000:] if self.log.exists() else ""
+            raise AssertionError(f"{program} {args[0]} failed:\n{result.stderr}\n{log}")
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+        self._run(
+            "pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, *args
+        )
+
+    def start(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self._pg_ctl("start")
+        upgrade(Settings(_env_file=None, DATABASE_URL=self.url).sync_database_url)
+
+    def restart(self) -> None:
+        self._pg_ctl("restart", "-m", "fast")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("needs PostgreSQL's server programs (initdb, pg_ctl)")
+    server = PrivatePostgres(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def private_cluster(
+    settings_factory: Callable[..., Settings], private_postgres: PrivatePostgres, tmp_path: Path
+) -> Iterator[Cluster]:
+    """Server processes on a private PostgreSQL server (see `PrivatePostgres`)."""
+    c = Cluster(
+        settings_factory(DATABASE_URL=private_postgres.url, SCHEDULER_FAILOVER_SECONDS=3.0),
+        tmp_path,
+    )
     yield c
     c.stop_all()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -15,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from app.models.task_execution import ExecutionStatus, TaskExecution
-from tests.multiprocess.conftest import Cluster
+from tests.multiprocess.conftest import Cluster, PrivatePostgres
 from tests.tasks.sample_tasks import lines
 
 pytestmark = pytest.mark.multiprocess
@@ -182,10 +180,12 @@ def test_commands_sent_to_a_standby_take_effect_on_the_leader(
 
 
 @pytest.mark.skipif(
-    os.environ.get("TEST_BACKEND") != "postgresql" or not shutil.which("pg_ctlcluster"),
-    reason="restarts the PostgreSQL server",
+    os.environ.get("TEST_BACKEND") != "postgresql", reason="a PostgreSQL server restart"
 )
-def test_processes_recover_from_a_postgresql_restart(cluster: Cluster, tmp_path: Path) -> None:
+def test_processes_recover_from_a_postgresql_restart(
+    private_cluster: Cluster, private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    cluster = private_cluster
     cluster.start(2)
     cluster.leader()
     out = tmp_path / "ticks.txt"
@@ -195,12 +195,7 @@ def test_processes_recover_from_a_postgresql_restart(cluster: Cluster, tmp_path:
     before = all_executions(cluster)
     assert before
 
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-        check=True,
-        timeout=120,
-    )
+    private_postgres.restart()
     leader = cluster.leader(timeout=60)
     assert all(n.alive() for n in cluster.nodes), "a process died with the database"
     restarted_at = datetime.now(UTC)
