@@ -46,3 +46,14 @@ class User(Base):
     def task_role(self) -> Role | None:
         """The role the user acts with: a superuser's is admin."""
         return Role.ADMIN if self.is_superuser else self.role
+
+    def may_see(self, owner_id: int) -> bool:
+        """Whether what `owner_id` owns (bot configs and what hangs off them, Reddit apps)
+        is the user's to see: their own, and anyone's for a superuser."""
+        return self.is_superuser or owner_id == self.id
+
+    @property
+    def visible_owner_id(self) -> int | None:
+        """The owner the user's listings are narrowed to: the user, or no one (None, all
+        owners) for a superuser."""
+        return None if self.is_superuser else self.id

@@ -74,7 +74,7 @@ async def get_accessible(
     """The config if `user` owns it or is a superuser. Someone else's config is "not
     found" too, so ids do not tell which configs exist."""
     config = await bot_config_crud.get(db, bot_config_id, for_update=for_update)
-    if config is None or (config.owner_id != user.id and not user.is_superuser):
+    if config is None or not user.may_see(config.owner_id):
         raise NotFound("Bot config not found")
     return config
 
@@ -82,8 +82,9 @@ async def get_accessible(
 async def list_configs(
     db: AsyncSession, user: User, *, limit: int, offset: int
 ) -> tuple[Sequence[BotConfig], int]:
-    owner_id = None if user.is_superuser else user.id
-    return await bot_config_crud.list_page(db, owner_id=owner_id, limit=limit, offset=offset)
+    return await bot_config_crud.list_page(
+        db, owner_id=user.visible_owner_id, limit=limit, offset=offset
+    )
 
 
 async def create_config(

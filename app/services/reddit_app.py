@@ -35,7 +35,7 @@ async def get_accessible(
 ) -> RedditApp:
     """The app if `user` owns it or is a superuser; anyone else's is "not found"."""
     app = await reddit_app_crud.get(db, reddit_app_id, for_update=for_update)
-    if app is None or (app.owner_id != user.id and not user.is_superuser):
+    if app is None or not user.may_see(app.owner_id):
         raise NotFound("Reddit app not found")
     return app
 
@@ -43,8 +43,9 @@ async def get_accessible(
 async def list_apps(
     db: AsyncSession, user: User, *, limit: int, offset: int
 ) -> tuple[Sequence[RedditApp], int]:
-    owner_id = None if user.is_superuser else user.id
-    return await reddit_app_crud.list_page(db, owner_id=owner_id, limit=limit, offset=offset)
+    return await reddit_app_crud.list_page(
+        db, owner_id=user.visible_owner_id, limit=limit, offset=offset
+    )
 
 
 async def create_app(

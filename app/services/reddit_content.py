@@ -31,7 +31,7 @@ async def list_posts(
         subreddit = normalize_subreddits([subreddit])[0]
     return await content_crud.list_posts(
         db,
-        owner_id=None if user.is_superuser else user.id,
+        owner_id=user.visible_owner_id,
         bot_config_id=bot_config_id,
         subreddit=subreddit,
         q=q.strip() or None if q is not None else None,
@@ -42,7 +42,7 @@ async def list_posts(
 
 async def get_post(db: AsyncSession, user: User, post_id: int) -> RedditPost:
     found = await content_crud.get_post_with_owner(db, post_id)
-    if found is None or (found[1] != user.id and not user.is_superuser):
+    if found is None or not user.may_see(found[1]):
         raise NotFound("Post not found")
     return found[0]
 

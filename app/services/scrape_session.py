@@ -110,7 +110,7 @@ async def list_sessions(
         await bot_config_service.get_accessible(db, user, bot_config_id)
     return await session_crud.list_page(
         db,
-        owner_id=None if user.is_superuser else user.id,
+        owner_id=user.visible_owner_id,
         bot_config_id=bot_config_id,
         status=status,
         limit=limit,
@@ -120,6 +120,6 @@ async def list_sessions(
 
 async def get_session(db: AsyncSession, user: User, session_id: int) -> ScrapeSession:
     found = await session_crud.get_with_owner(db, session_id)
-    if found is None or (found[1] != user.id and not user.is_superuser):
+    if found is None or not user.may_see(found[1]):
         raise NotFound("Scrape session not found")
     return found[0]
