@@ -116,6 +116,8 @@ IdPath = Annotated[int, Path(), AfterValidator(_no_such_row)]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # Every list endpoint pages with this offset (and a limit of its own size).
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+# The limit of most lists (default 100); a list of larger rows has a smaller one.
+LimitQuery = Annotated[int, Query(ge=1, le=500)]
 
 
 def _access_claims(tokens: security.AccessTokens, token: str | None) -> security.AccessClaims:

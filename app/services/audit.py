@@ -24,7 +24,7 @@ from app.crud import audit as audit_crud
 from app.models.audit import AuditAction, AuditEntry, AuditSource
 from app.models.user import User
 from app.schemas.audit import AuditEntryPublic
-from app.schemas.common import Page
+from app.schemas.common import Page, page_of
 from app.schemas.task import JobInfo
 from app.services.auth import Principal
 from app.tasks.jobs.scraping import bot_job_id
@@ -149,9 +149,4 @@ async def list_for_job(
 ) -> Page[AuditEntryPublic]:
     """Entries of a job, newest first; also for a job that no longer exists."""
     rows, total = await audit_crud.list_for_job(db, job_id, limit=limit, offset=offset)
-    return Page(
-        items=[AuditEntryPublic.model_validate(r) for r in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(AuditEntryPublic, rows, total, limit=limit, offset=offset)

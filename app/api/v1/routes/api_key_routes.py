@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Query, status
-
-from app.api.deps import Admin, IdPath, OffsetQuery, SessionDep
+from app.api.deps import Admin, IdPath, LimitQuery, OffsetQuery, SessionDep
 from app.api.responses import BODY, ROLE, errors
 from app.api.routing import StrictJSONRoute
 from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
@@ -30,7 +28,7 @@ async def create_api_key(db: SessionDep, me: Admin, body: ApiKeyCreate) -> ApiKe
 async def list_api_keys(
     db: SessionDep,
     _: Admin,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> Page[ApiKeyPublic]:
     """Every user's keys, newest first, without the keys themselves."""

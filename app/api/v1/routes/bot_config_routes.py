@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from app.api.deps import (
     CurrentUser,
     DatabaseDep,
     IdPath,
+    LimitQuery,
     OffsetQuery,
     SchedulerDep,
     SessionDep,
@@ -16,7 +15,7 @@ from app.api.responses import AUTHENTICATED, BODY, errors
 from app.api.routing import StrictJSONRoute
 from app.models.bot_config import BotConfig
 from app.schemas.bot_config import BotConfigCreate, BotConfigPublic, BotConfigUpdate
-from app.schemas.common import Page
+from app.schemas.common import Page, page_of
 from app.services import bot_config as bot_config_service
 
 router = APIRouter(
@@ -31,17 +30,12 @@ router = APIRouter(
 async def list_bot_configs(
     db: SessionDep,
     user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> Page[BotConfigPublic]:
     """Your bot configs (a superuser sees everyone's)."""
     configs, total = await bot_config_service.list_configs(db, user, limit=limit, offset=offset)
-    return Page(
-        items=[BotConfigPublic.model_validate(c) for c in configs],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(BotConfigPublic, configs, total, limit=limit, offset=offset)
 
 
 @router.post(

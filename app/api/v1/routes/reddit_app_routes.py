@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Query, status
-
-from app.api.deps import CurrentUser, IdPath, OffsetQuery, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, IdPath, LimitQuery, OffsetQuery, SessionDep, SettingsDep
 from app.api.responses import AUTHENTICATED, BODY, errors
 from app.api.routing import StrictJSONRoute
 from app.models.reddit_app import RedditApp
-from app.schemas.common import Page
+from app.schemas.common import Page, page_of
 from app.schemas.reddit_app import RedditAppCreate, RedditAppPublic, RedditAppUpdate
 from app.services import reddit_app as reddit_app_service
 
@@ -37,17 +35,12 @@ async def create_reddit_app(
 async def list_reddit_apps(
     db: SessionDep,
     user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> Page[RedditAppPublic]:
     """Your Reddit apps (a superuser sees everyone's)."""
     apps, total = await reddit_app_service.list_apps(db, user, limit=limit, offset=offset)
-    return Page(
-        items=[RedditAppPublic.model_validate(a) for a in apps],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(RedditAppPublic, apps, total, limit=limit, offset=offset)
 
 
 @router.get("/{reddit_app_id}", response_model=RedditAppPublic, responses=errors(404, 422))

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import CurrentUser, IdPath, OffsetQuery, OptionalIdQuery, SessionDep
+from app.api.deps import CurrentUser, IdPath, LimitQuery, OffsetQuery, OptionalIdQuery, SessionDep
 from app.api.responses import AUTHENTICATED, errors
 from app.api.routing import StrictJSONRoute
 from app.models.reddit_content import RedditPost
-from app.schemas.common import Page
+from app.schemas.common import Page, page_of
 from app.schemas.reddit_content import RedditCommentPublic, RedditPostPublic
 from app.schemas.types import String
 from app.services import reddit_content as content_service
@@ -43,12 +43,7 @@ async def list_posts(
         limit=limit,
         offset=offset,
     )
-    return Page(
-        items=[RedditPostPublic.model_validate(p) for p in posts],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(RedditPostPublic, posts, total, limit=limit, offset=offset)
 
 
 @router.get("/posts/{post_id}", response_model=RedditPostPublic, responses=errors(404, 422))
@@ -61,16 +56,11 @@ async def list_comments(
     db: SessionDep,
     user: CurrentUser,
     post_id: IdPath,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> Page[RedditCommentPublic]:
     """A post's comments, oldest first."""
     comments, total = await content_service.list_comments(
         db, user, post_id, limit=limit, offset=offset
     )
-    return Page(
-        items=[RedditCommentPublic.model_validate(c) for c in comments],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(RedditCommentPublic, comments, total, limit=limit, offset=offset)

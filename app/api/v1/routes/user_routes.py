@@ -9,6 +9,7 @@ from app.api.deps import (
     ClientAddressDep,
     DatabaseDep,
     IdPath,
+    LimitQuery,
     SchedulerDep,
     SessionDep,
     SettingsDep,
@@ -18,7 +19,7 @@ from app.api.responses import AUTHENTICATED, BODY, ROLE, errors
 from app.api.routing import StrictJSONRoute
 from app.crud import user as user_crud
 from app.models.user import User
-from app.schemas.common import Page
+from app.schemas.common import Page, page_of
 from app.schemas.user import UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.services import user as user_service
 
@@ -53,14 +54,12 @@ async def update_me(
 async def list_users(
     db: SessionDep,
     _: Admin,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQuery = 100,
     # Bounded so a huge offset is a 422, not a database overflow.
     offset: Annotated[int, Query(ge=0, le=user_crud.MAX_ID)] = 0,
 ) -> Page[UserPublic]:
     users, total = await user_crud.list_users(db, limit=limit, offset=offset)
-    return Page(
-        items=[UserPublic.model_validate(u) for u in users], total=total, limit=limit, offset=offset
-    )
+    return page_of(UserPublic, users, total, limit=limit, offset=offset)
 
 
 @router.post(
