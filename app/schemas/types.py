@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
@@ -38,8 +37,9 @@ MAX_ID = 2**31 - 1
 MAX_OFFSET = MAX_ID
 # Far enough for any schedule, near enough that APScheduler can add an interval or a
 # jitter to it, or move it to any time zone, without leaving `datetime`'s range.
-MIN_DATETIME = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_DATETIME = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+# A timestamp is from EARLIEST and before LATEST.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 NUL_FREE_PATTERN = "^[^\\u0000]*$"
 # How deep a free-form JSON object (task params) may nest.
 MAX_JSON_DEPTH = 16
@@ -84,15 +84,21 @@ FiniteFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 def _in_datetime_range(value: datetime) -> datetime:
-    if not MIN_DATETIME <= value <= MAX_DATETIME:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone offset, e.g. 2027-01-01T00:00:00Z")
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = LATEST
+    if not EARLIEST <= instant < LATEST:
         raise ValueError(
-            f"must be between {MIN_DATETIME.isoformat()} and {MAX_DATETIME.isoformat()}"
+            f"must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} and before {LATEST:%Y-%m-%dT%H:%M:%SZ}"
         )
     return value
 
 
 # An instant with its offset (`Z` or `+02:00`), within the range above.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_datetime_range)]
+Timestamp = Annotated[datetime, AfterValidator(_in_datetime_range)]
 
 # Sorted so the schema is the same on every run.
 TIME_ZONES = tuple(sorted(available_timezones()))

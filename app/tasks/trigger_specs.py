@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.schemas.types import TimeZone, union_member_schema
+from app.schemas.types import Timestamp, TimeZone, union_member_schema
 from app.tasks.crontab import (
     CRONTAB_FIELDS,
     check_days,
@@ -31,25 +30,10 @@ from app.tasks.crontab import (
 )
 from app.tasks.triggers import AnchoredIntervalTrigger, crontab_trigger, next_fire_times
 
-# Bounds on what a trigger may say, so that no date arithmetic can leave datetime's range.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+# Bounds on what a trigger may say (its dates are `Timestamp`s), so that no date
+# arithmetic can leave datetime's range.
 MAX_INTERVAL = timedelta(days=3660)
 MAX_JITTER_SECONDS = 31 * 86400
-
-
-def _bounded_instant(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a time zone offset, e.g. 2027-01-01T00:00:00Z")
-    try:
-        instant = value.astimezone(UTC)
-    except OverflowError:
-        instant = LATEST
-    if not EARLIEST <= instant < LATEST:
-        raise ValueError(
-            f"must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} and before {LATEST:%Y-%m-%dT%H:%M:%SZ}"
-        )
-    return value
 
 
 def _finite(data: Any) -> Any:
@@ -63,7 +47,6 @@ def _finite(data: Any) -> Any:
     return data
 
 
-Instant = Annotated[datetime, AfterValidator(_bounded_instant)]
 Jitter = Annotated[int, Field(ge=0, le=MAX_JITTER_SECONDS)]
 # A cron field in the fields form: crontab's syntax, or one number.
 CronValue = Annotated[str, Field(max_length=200)] | StrictInt
@@ -78,8 +61,8 @@ class _TriggerBase(BaseModel):
         return _finite(data)
 
     timezone: TimeZone = "UTC"
-    start_date: Instant | None = None
-    end_date: Instant | None = None
+    start_date: Timestamp | None = None
+    end_date: Timestamp | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> _TriggerBase:
@@ -204,7 +187,7 @@ class DateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=union_member_schema())
 
     type: Literal["date"] = "date"
-    run_date: Instant
+    run_date: Timestamp
     timezone: TimeZone = "UTC"
 
     @model_validator(mode="before")
