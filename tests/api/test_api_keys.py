@@ -163,12 +163,12 @@ async def test_a_revoked_key_is_refused_at_once(
     assert again[created["id"]] == revoked_at[created["id"]]
 
 
+@pytest.mark.parametrize("key_id", [12345, 2**31, 0])
 async def test_revoking_an_unknown_key_is_404(
-    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]]
+    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]], key_id: int
 ) -> None:
     _, headers = boss
-    for key_id in (12345, 2**31, 0):
-        assert (await client.delete(f"{KEYS}/{key_id}", headers=headers)).status_code == 404
+    assert (await client.delete(f"{KEYS}/{key_id}", headers=headers)).status_code == 404
 
 
 async def test_an_expired_key_is_refused(
@@ -186,11 +186,13 @@ async def test_an_expired_key_is_refused(
     assert refused.json()["detail"] == "This API key has expired"
 
 
-async def test_an_unknown_key_is_401(client: httpx.AsyncClient) -> None:
-    for key in ("rbk_not-a-key", "rbk_", "rbk_" + "x" * 5000):
-        refused = await client.get(JOBS, headers=key_headers(key))
-        assert refused.status_code == 401, key[:10]
-        assert refused.json()["detail"] == "Invalid API key"
+@pytest.mark.parametrize(
+    "key", ["rbk_not-a-key", "rbk_", "rbk_" + "x" * 5000], ids=["unknown", "prefix-only", "long"]
+)
+async def test_an_unknown_key_is_401(client: httpx.AsyncClient, key: str) -> None:
+    refused = await client.get(JOBS, headers=key_headers(key))
+    assert refused.status_code == 401, key[:10]
+    assert refused.json()["detail"] == "Invalid API key"
 
 
 # --- bad input ------------------------------------------------------------------------
@@ -232,12 +234,14 @@ async def test_bad_input_is_422_naming_the_field_and_stores_nothing(
     assert await listed(client, headers) == []
 
 
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=501", "offset=-1", "offset=9223372036854775808"]
+)
 async def test_paging_is_bounded(
-    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]]
+    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]], query: str
 ) -> None:
     _, headers = boss
-    for query in ("limit=0", "limit=501", "offset=-1", "offset=9223372036854775808"):
-        assert (await client.get(f"{KEYS}?{query}", headers=headers)).status_code == 422, query
+    assert (await client.get(f"{KEYS}?{query}", headers=headers)).status_code == 422, query
 
 
 # --- who manages keys ----------------------------------------------------------------
@@ -264,10 +268,12 @@ async def test_only_admins_manage_keys(
     assert [i["revoked_at"] for i in await listed(client, boss_headers)] == [None]
 
 
-async def test_keys_need_authentication(client: httpx.AsyncClient) -> None:
-    for method, path in (("POST", KEYS), ("GET", KEYS), ("DELETE", f"{KEYS}/1")):
-        response = await client.request(method, path, json={"name": "x", "role": "viewer"})
-        assert response.status_code == 401, (method, path)
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", KEYS), ("GET", KEYS), ("DELETE", f"{KEYS}/1")]
+)
+async def test_keys_need_authentication(client: httpx.AsyncClient, method: str, path: str) -> None:
+    response = await client.request(method, path, json={"name": "x", "role": "viewer"})
+    assert response.status_code == 401, (method, path)
 
 
 async def test_an_admin_sees_and_revokes_everyone_s_keys(
@@ -301,21 +307,24 @@ async def test_a_key_cannot_make_keys_but_an_admin_key_lists_and_revokes_them(
     assert (await client.get(JOBS, headers=key_headers(other["key"]))).status_code == 401
 
 
-async def test_a_key_is_refused_outside_the_task_and_admin_api(
-    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]]
-) -> None:
-    _, headers = boss
-    as_key = key_headers((await make_key(client, headers, "admin"))["key"])
-    for method, path in (
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
         ("GET", "/api/v1/users/me"),
         ("PATCH", "/api/v1/users/me"),
         ("GET", "/api/v1/bot-configs"),
         ("GET", "/api/v1/scrape-sessions"),
         ("GET", "/api/v1/reddit/posts"),
-    ):
-        response = await client.request(method, path, headers=as_key, json={})
-        assert response.status_code == 403, (method, path, response.text)
-        assert "API keys are accepted by the task and admin API only" in response.json()["detail"]
+    ],
+)
+async def test_a_key_is_refused_outside_the_task_and_admin_api(
+    client: httpx.AsyncClient, boss: tuple[dict[str, Any], dict[str, str]], method: str, path: str
+) -> None:
+    _, headers = boss
+    as_key = key_headers((await make_key(client, headers, "admin"))["key"])
+    response = await client.request(method, path, headers=as_key, json={})
+    assert response.status_code == 403, (method, path, response.text)
+    assert "API keys are accepted by the task and admin API only" in response.json()["detail"]
 
 
 # --- never above the user's role ------------------------------------------------------
