@@ -305,30 +305,38 @@ async def test_the_fields_form_numbers_weekdays_as_crontab(
     ]
 
 
-async def test_a_jobs_next_run_across_the_spring_change_is_cronsims(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], tmp_path: Path
-) -> None:
-    for job_id, expression, start in [
+@pytest.mark.parametrize(
+    ("job_id", "expression", "start"),
+    [
         ("midnight", "0 0 * * *", "2027-03-28T12:00:00+02:00"),
         ("first", "0 0 1 * *", "2027-03-15T00:00:00+01:00"),
         ("in_the_gap", "30 2 * * *", "2027-03-27T12:00:00+01:00"),
-    ]:
-        job = await create_job(
-            client,
-            admin_headers,
-            id=job_id,
-            task="test_record",
-            params={"path": str(tmp_path / job_id)},
-            trigger={
-                "type": "cron",
-                "expression": expression,
-                "timezone": "Europe/Berlin",
-                "start_date": start,
-            },
-        )
-        zone = ZoneInfo("Europe/Berlin")
-        expected = next(CronSim(expression, datetime.fromisoformat(start).astimezone(zone)))
-        assert datetime.fromisoformat(job["next_run_time"]) == expected, job_id
+    ],
+)
+async def test_a_jobs_next_run_across_the_spring_change_is_cronsims(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    tmp_path: Path,
+    job_id: str,
+    expression: str,
+    start: str,
+) -> None:
+    job = await create_job(
+        client,
+        admin_headers,
+        id=job_id,
+        task="test_record",
+        params={"path": str(tmp_path / job_id)},
+        trigger={
+            "type": "cron",
+            "expression": expression,
+            "timezone": "Europe/Berlin",
+            "start_date": start,
+        },
+    )
+    zone = ZoneInfo("Europe/Berlin")
+    expected = next(CronSim(expression, datetime.fromisoformat(start).astimezone(zone)))
+    assert datetime.fromisoformat(job["next_run_time"]) == expected, job_id
 
 
 # --- refused ------------------------------------------------------------------------------
@@ -439,16 +447,27 @@ async def test_bad_trigger_is_422_naming_the_field_everywhere_and_stores_nothing
     assert (await client.get("/api/v1/tasks", headers=admin_headers)).json() == before
 
 
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        pytest.param({"type": "interval", "minutes": 10, "jitter": 600}, id="interval"),
+        pytest.param({"type": "cron", "expression": "0 * * * *", "jitter": 3600}, id="cron"),
+        pytest.param(
+            {
+                "type": "cron",
+                "expression": "30 1,2 * * *",
+                "timezone": "Europe/Berlin",
+                "jitter": 1800,
+            },
+            id="cron-at-a-clock-change",
+        ),
+    ],
+)
 async def test_jitter_up_to_the_gap_is_accepted(
-    client: httpx.AsyncClient, admin_headers: dict[str, str]
+    client: httpx.AsyncClient, admin_headers: dict[str, str], trigger: dict[str, Any]
 ) -> None:
-    for trigger in (
-        {"type": "interval", "minutes": 10, "jitter": 600},
-        {"type": "cron", "expression": "0 * * * *", "jitter": 3600},
-        {"type": "cron", "expression": "30 1,2 * * *", "timezone": "Europe/Berlin", "jitter": 1800},
-    ):
-        response = await preview(client, admin_headers, trigger)
-        assert response.status_code == 200, (trigger, response.text)
+    response = await preview(client, admin_headers, trigger)
+    assert response.status_code == 200, (trigger, response.text)
 
 
 # --- stored by earlier versions -----------------------------------------------------------
