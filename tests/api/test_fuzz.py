@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import uvicorn
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import PASSWORD, free_port, wait_until
 
 pytestmark = pytest.mark.fuzz
 
@@ -43,19 +42,14 @@ class Target:
     user_id: int
 
 
-def _wait_for_leader(url: str, thread: threading.Thread, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise AssertionError("the server stopped while starting")
-        try:
-            health = httpx.get(f"{url}/health", timeout=2).json()
-            if health.get("scheduler", {}).get("leader", {}).get("alive"):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not come up with a scheduler leader")
+def _has_leader(url: str, thread: threading.Thread) -> bool:
+    """Whether the server answers with a live scheduler leader."""
+    assert thread.is_alive(), "the server stopped while starting"
+    try:
+        health = httpx.get(f"{url}/health", timeout=2).json()
+    except httpx.HTTPError:
+        return False
+    return bool(health.get("scheduler", {}).get("leader", {}).get("alive"))
 
 
 def _account(
@@ -89,7 +83,7 @@ def target(settings_factory: Callable[..., Settings]) -> Iterator[Target]:
     thread = threading.Thread(target=server.run, name="fuzz-server", daemon=True)
     thread.start()
     try:
-        _wait_for_leader(url, thread)
+        wait_until(lambda: _has_leader(url, thread), timeout=30, interval=0.1)
         admin_tokens = httpx.post(
             f"{url}/api/v1/auth/login",
             data={"username": "admin@example.com", "password": PASSWORD},
