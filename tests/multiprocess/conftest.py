@@ -167,8 +167,8 @@ class PrivatePostgres:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.port = free_port()
-        # Not under pytest's tmp_path: the server's user must reach the directory, and
-        # initdb refuses to run as root.
+        # initdb refuses to run as root, so as root the server runs as `postgres`, in a
+        # directory of its own outside pytest's tmp_path (which only root may enter).
         self.base = Path(tempfile.mkdtemp(prefix="rb-pg-"))
         self.data = self.base / "data"
         self.log = self.base / "server.log"
@@ -203,9 +203,11 @@ class PrivatePostgres:
         self._pg_ctl("restart", "-m", "fast")
 
     def remove(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._pg_ctl("stop", "-m", "immediate")
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._pg_ctl("stop", "-m", "immediate")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture
