@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.paging import page
 from app.models.bot_config import BotConfig
 
 
@@ -25,9 +26,7 @@ async def list_page(
     query = select(BotConfig)
     if owner_id is not None:
         query = query.where(BotConfig.owner_id == owner_id)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(query.order_by(BotConfig.id).limit(limit).offset(offset))
-    return rows.all(), total
+    return await page(db, query, BotConfig.id, limit=limit, offset=offset)
 
 
 async def create(db: AsyncSession, **values: Any) -> BotConfig:

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.paging import page
 from app.models.bot_config import BotConfig
 from app.models.reddit_app import RedditApp
 
@@ -30,9 +31,7 @@ async def list_page(
     query = select(RedditApp)
     if owner_id is not None:
         query = query.where(RedditApp.owner_id == owner_id)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(query.order_by(RedditApp.id).limit(limit).offset(offset))
-    return rows.all(), total
+    return await page(db, query, RedditApp.id, limit=limit, offset=offset)
 
 
 async def update(db: AsyncSession, app: RedditApp, **values: Any) -> RedditApp:

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.paging import page
 from app.models.bot_config import BotConfig
 from app.models.reddit_content import RedditComment, RedditPost
 
@@ -144,13 +145,8 @@ async def list_posts(
                 RedditPost.selftext.icontains(q, autoescape=True),
             )
         )
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(RedditPost.created_utc.desc(), RedditPost.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return rows.all(), total
+    order = (RedditPost.created_utc.desc(), RedditPost.id.desc())
+    return await page(db, query, *order, limit=limit, offset=offset)
 
 
 async def get_post_with_owner(db: AsyncSession, post_id: int) -> tuple[RedditPost, int] | None:
@@ -170,11 +166,8 @@ async def list_comments(
 ) -> tuple[Sequence[RedditComment], int]:
     """A post's comments, oldest first, so replies come after what they answer."""
     query = select(RedditComment).where(RedditComment.post_id == post_id)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(RedditComment.created_utc, RedditComment.id).limit(limit).offset(offset)
-    )
-    return rows.all(), total
+    order = (RedditComment.created_utc, RedditComment.id)
+    return await page(db, query, *order, limit=limit, offset=offset)
 
 
 async def delete_older_than(db: AsyncSession, cutoff: datetime) -> tuple[int, int]:

@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crud.paging import page
 from app.models.bot_config import BotConfig
 from app.models.scrape_session import ScrapeSession, SessionStatus
 
@@ -53,13 +54,8 @@ async def list_page(
         query = query.where(ScrapeSession.bot_config_id == bot_config_id)
     if status is not None:
         query = query.where(ScrapeSession.status == status)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(ScrapeSession.created_at.desc(), ScrapeSession.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return rows.all(), total
+    order = (ScrapeSession.created_at.desc(), ScrapeSession.id.desc())
+    return await page(db, query, *order, limit=limit, offset=offset)
 
 
 async def set_values(db: AsyncSession, session_id: int, **values: Any) -> None:
