@@ -14,7 +14,7 @@ session and commits with the config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,6 +110,22 @@ async def complete(
     entry_id = result.get("audit_id")
     if isinstance(entry_id, int) and after is not None:
         await audit_crud.set_after(db, entry_id, dict(after))
+
+
+async def complete_many(
+    db: AsyncSession, result: Mapping[str, Any], afters: Sequence[Mapping[str, Any] | None]
+) -> None:
+    """As `complete`, for a command that changed many jobs (an import): `afters` in the
+    order of its entries."""
+    entry_ids = result.get("audit_ids") or []
+    await audit_crud.set_after_many(
+        db,
+        [
+            (entry_id, dict(after))
+            for entry_id, after in zip(entry_ids, afters, strict=False)
+            if isinstance(entry_id, int) and after is not None
+        ],
+    )
 
 
 async def record_bot_schedule(
