@@ -26,14 +26,6 @@ async def create_many(db: AsyncSession, entries: Sequence[dict[str, Any]]) -> li
     return list(result.all())
 
 
-async def set_after_many(db: AsyncSession, afters: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    """Set `after` on many entries, by id, in one executemany."""
-    if afters:
-        await db.execute(
-            update(AuditEntry), [{"id": entry_id, "after": after} for entry_id, after in afters]
-        )
-
-
 async def set_after(db: AsyncSession, entry_id: int, after: dict[str, Any] | None) -> None:
     await db.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(after=after))
 

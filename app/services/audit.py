@@ -14,7 +14,7 @@ session and commits with the config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,10 +84,13 @@ def intent(
     job_id: str,
     *,
     before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The entry of a change the leader is asked to apply, for `SchedulerClient.submit`.
-    It names the user, and the API key when the change was asked for with one."""
+    It names the user, and the API key when the change was asked for with one. `after`:
+    the job as the change leaves it, when the request knows it beforehand (an import);
+    otherwise `complete` sets it."""
     key = actor.api_key
     return {
         "actor_id": actor.user.id,
@@ -99,6 +102,7 @@ def intent(
         "job_id": job_id,
         "bot_config_id": None,
         "before": dict(before) if before is not None else None,
+        "after": dict(after) if after is not None else None,
         "reason": reason,
     }
 
@@ -110,22 +114,6 @@ async def complete(
     entry_id = result.get("audit_id")
     if isinstance(entry_id, int) and after is not None:
         await audit_crud.set_after(db, entry_id, dict(after))
-
-
-async def complete_many(
-    db: AsyncSession, result: Mapping[str, Any], afters: Sequence[Mapping[str, Any] | None]
-) -> None:
-    """As `complete`, for a command that changed many jobs (an import): `afters` in the
-    order of its entries."""
-    entry_ids = result.get("audit_ids") or []
-    await audit_crud.set_after_many(
-        db,
-        [
-            (entry_id, dict(after))
-            for entry_id, after in zip(entry_ids, afters, strict=False)
-            if isinstance(entry_id, int) and after is not None
-        ],
-    )
 
 
 async def record_bot_schedule(

@@ -2,16 +2,20 @@
 
 An import is checked whole before anything is sent: each job as `POST /tasks` checks
 one, plus what only a batch can get wrong (an id given twice). Any error refuses the
-whole import, each error naming its job. Then the leader writes the jobs in one
-transaction (`commands.ImportJobs`), and one audit entry per job travels with that
-command as a single entry does with any other.
+whole import, each error naming its job. Each job is then decided here down to its
+next run time, so its audit entry is complete before it is sent; the leader writes the
+jobs in one transaction (`commands.ImportJobs`), and the entries, one per job, travel
+with that command as a single entry does with any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import pickle
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.triggers.base import BaseTrigger
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +23,7 @@ from app.core.errors import AppError, Invalid
 from app.crud import job as job_crud
 from app.models.audit import AuditAction
 from app.models.scheduler import APSchedulerJob
+from app.schemas.task import JobInfo
 from app.schemas.task_transfer import (
     ExportedJob,
     JobExport,
@@ -29,7 +34,7 @@ from app.schemas.task_transfer import (
 from app.services import audit as audit_service
 from app.services.auth import Principal
 from app.services.task import job_info
-from app.tasks import commands, specs
+from app.tasks import commands, specs, stored_triggers, trigger_specs
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs import BUILTIN_JOB_IDS, check_managed, registry
 from app.tasks.jobs.scraping import is_bot_job
@@ -174,26 +179,65 @@ async def _checked(
     return [item for _, item in items], stored
 
 
-def _command(data: JobImport, items: Sequence[JobImportItem]) -> commands.ImportJobs:
-    return commands.ImportJobs(
-        mode=data.mode,
-        jobs=[
-            commands.ImportedJob(
-                id=item.id,
-                name=item.name,
-                task=item.task,
-                params=item.params,
-                trigger=item.trigger,
-                timeout_seconds=item.timeout_seconds,
-                max_instances=item.max_instances,
-                misfire_grace_time=item.misfire_grace_time,
-                coalesce=item.coalesce,
-                paused=item.paused,
-                next_run_time=item.next_run_time,
-            )
-            for item in items
-        ],
+def _stored_next_run(row: APSchedulerJob, trigger: BaseTrigger) -> datetime | None:
+    """A stored job's next run time, if it is to be kept under `trigger`: the job is not
+    paused and fires on the same pattern."""
+    state: dict[str, Any] = pickle.loads(row.job_state)
+    next_run: datetime | None = state.get("next_run_time")
+    if next_run is None:
+        return None
+    if stored_triggers.signature(state["trigger"]) != stored_triggers.signature(trigger):
+        return None
+    return next_run
+
+
+def _resolved(
+    item: JobImportItem, stored: APSchedulerJob | None, now: datetime
+) -> tuple[commands.ImportedJob, JobInfo]:
+    """The job exactly as the leader is to store it, and as the audit entry shows it.
+    Its next run time is decided here: the one the import gives, else the stored job's
+    (see `commands.ImportJobs`), else the trigger's next after now. An interval without
+    `start_date` is anchored now, as `POST /tasks` anchors it, so that the leader builds
+    the same trigger."""
+    spec = item.trigger
+    if isinstance(spec, trigger_specs.IntervalSpec) and spec.start_date is None:
+        spec = spec.model_copy(update={"start_date": now + spec.interval})
+    trigger = trigger_specs.build_trigger(spec)
+    next_run: datetime | None = None
+    if not item.paused:
+        next_run = item.next_run_time
+        if next_run is None and stored is not None:
+            next_run = _stored_next_run(stored, trigger)
+        if next_run is None:
+            next_run = trigger.get_next_fire_time(None, now)
+    job = commands.ImportedJob(
+        id=item.id,
+        name=item.name,
+        task=item.task,
+        params=item.params,
+        trigger=spec,
+        timeout_seconds=item.timeout_seconds,
+        max_instances=item.max_instances,
+        misfire_grace_time=item.misfire_grace_time,
+        coalesce=item.coalesce,
+        paused=item.paused,
+        next_run_time=next_run,
     )
+    shown = JobInfo(
+        id=item.id,
+        name=item.name or item.id,
+        trigger=str(trigger),
+        next_run_time=next_run.astimezone(UTC) if next_run is not None else None,
+        paused=next_run is None,
+        task=item.task,
+        params=item.params,
+        trigger_spec=stored_triggers.describe_trigger(trigger),
+        timeout_seconds=item.timeout_seconds,
+        max_instances=item.max_instances,
+        misfire_grace_time=item.misfire_grace_time,
+        coalesce=item.coalesce,
+    )
+    return job, shown
 
 
 async def import_jobs(
@@ -216,31 +260,25 @@ async def import_jobs(
         return JobImportResult(
             mode=data.mode, dry_run=True, created=len(items) - updated, updated=updated
         )
-    entries = [
-        audit_service.intent(
-            actor,
-            AuditAction.MODIFY if item.id in stored else AuditAction.CREATE,
-            item.id,
-            before=(
-                audit_service.job_snapshot(job_info(stored[item.id]))
-                if item.id in stored
-                else None
-            ),
-            reason=data.reason,
+    now = datetime.now(UTC)
+    jobs: list[commands.ImportedJob] = []
+    entries: list[dict[str, Any]] = []
+    for item in items:
+        row = stored.get(item.id)
+        job, shown = _resolved(item, row, now)
+        jobs.append(job)
+        entries.append(
+            audit_service.intent(
+                actor,
+                AuditAction.CREATE if row is None else AuditAction.MODIFY,
+                item.id,
+                before=None if row is None else audit_service.job_snapshot(job_info(row)),
+                after=audit_service.job_snapshot(shown),
+                reason=data.reason,
+            )
         )
-        for item in items
-    ]
-    result = await client.submit(_command(data, items), audit={"entries": entries})
-    now_stored = await job_crud.get_many(db, [item.id for item in items])
-    await audit_service.complete_many(
-        db,
-        result,
-        [
-            audit_service.job_snapshot(job_info(now_stored[item.id]))
-            if item.id in now_stored
-            else None
-            for item in items
-        ],
+    result = await client.submit(
+        commands.ImportJobs(mode=data.mode, jobs=jobs), audit={"entries": entries}
     )
     return JobImportResult(
         mode=data.mode,

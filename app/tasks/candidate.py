@@ -201,9 +201,7 @@ class SchedulerCandidate:
         values: dict[str, Any]
         try:
             result = await scheduler.apply(command.action, command.job_id, dict(command.payload))
-            if command.audit is not None and "entries" in command.audit:
-                result = {**result, "audit_ids": audit_ids}
-            elif audit_ids:
+            if len(audit_ids) == 1:
                 result = {**result, "audit_id": audit_ids[0]}
             values = {"status": CommandStatus.DONE, "result": result}
         except AppError as exc:
@@ -226,13 +224,14 @@ class SchedulerCandidate:
     @staticmethod
     async def _write_audit(db: AsyncSession, audit: dict[str, Any]) -> list[int]:
         """The command's audit entry, or for a command that changes many jobs (an
-        import) its `entries`, one per job; their ids."""
+        import) its `entries`, one per job; their ids. An entry that leaves out `after`
+        gets it from the request once the change is applied."""
         now = datetime.now(UTC)
         if "entries" in audit:
             return await audit_crud.create_many(
-                db, [{**entry, "created_at": now, "after": None} for entry in audit["entries"]]
+                db, [{"after": None, **entry, "created_at": now} for entry in audit["entries"]]
             )
-        entry = await audit_crud.create(db, **audit, created_at=now, after=None)
+        entry = await audit_crud.create(db, **{"after": None, **audit, "created_at": now})
         return [entry.id]
 
     async def _refuse(self, database: Database, command_id: int, exc: Exception) -> None:

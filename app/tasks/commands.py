@@ -90,7 +90,7 @@ class SyncJob(_Command):
 
 class ImportedJob(BaseModel):
     """One job of an import, as the API checked it. `next_run_time` None on a job that
-    is not paused: the leader computes it (or keeps the stored one, see `ImportJobs`)."""
+    is not paused: the leader computes it from now."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -122,9 +122,9 @@ class ImportedJob(BaseModel):
 
 class ImportJobs(_Command):
     """Many jobs written at once, in one transaction of the job store. `create`: none of
-    them may exist. `upsert`: an existing job is replaced; it keeps its next run time
-    when its trigger fires on the same pattern and neither it nor the import pauses it,
-    unless the import gives one."""
+    them may exist. `upsert`: an existing job is replaced. The API decides each next run
+    time: the import's, else (upsert) the stored job's when neither it nor the import
+    pauses it and its trigger fires on the same pattern, else the trigger's next."""
 
     action: Literal["import"] = "import"
     job_id: str | None = None  # type: ignore[assignment]

@@ -180,9 +180,10 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         for job in jobs:
             # A round not written yet must not overwrite (or delete) the new state.
             self._unwritten.pop(job.id, None)
-            with contextlib.suppress(JobLookupError):
+            if replace and self._memory.lookup_job(job.id) is not None:
                 self._memory.remove_job(job.id)
-            self._memory.add_job(self._copy(job))
+            # The caller hands the jobs over: memory keeps them without a copy.
+            self._memory.add_job(job)
 
     def _reload(self, job_id: str) -> None:
         with contextlib.suppress(JobLookupError):

@@ -107,39 +107,33 @@ class JobWriter:
             replaced += stored is not None
             trigger = trigger_specs.build_trigger(item.trigger)
             next_run: datetime | None = None
-            if item.paused:
-                next_run = None
-            elif item.next_run_time is not None:
-                next_run = item.next_run_time
-            elif (
-                stored is not None
-                and stored.next_run_time is not None
-                and stored_triggers.signature(stored.trigger) == stored_triggers.signature(trigger)
-            ):
-                next_run = stored.next_run_time
-            else:
-                next_run = trigger.get_next_fire_time(None, now)
+            if not item.paused:
+                next_run = item.next_run_time or trigger.get_next_fire_time(None, now)
             spec = item.spec()
-            built.append(
-                Job(
-                    self.engine,
-                    id=spec.id,
-                    func=runner.ENTRY_POINT,
-                    trigger=trigger,
-                    executor="default",
-                    args=(),
-                    kwargs=job_kwargs(spec),
-                    name=spec.name,
-                    misfire_grace_time=spec.misfire_grace_time,
-                    coalesce=spec.coalesce,
-                    max_instances=spec.max_instances,
-                    next_run_time=next_run,
-                )
+            # As the store loads a job: from its state. `Job()` would check the entry
+            # point's signature again for each of thousands of jobs.
+            job: Job = Job.__new__(Job)
+            job.__setstate__(
+                {
+                    "version": 1,
+                    "id": spec.id,
+                    "func": runner.ENTRY_POINT,
+                    "trigger": trigger,
+                    "executor": "default",
+                    "args": (),
+                    "kwargs": job_kwargs(spec),
+                    "name": spec.name,
+                    "misfire_grace_time": spec.misfire_grace_time,
+                    "coalesce": spec.coalesce,
+                    "max_instances": spec.max_instances,
+                    "next_run_time": next_run,
+                }
             )
+            job._scheduler = self.engine
+            job._jobstore_alias = "default"
+            built.append(job)
         if taken:
             raise Conflict(f"Jobs with these ids already exist: {', '.join(taken[:20])}")
-        for job in built:
-            job._jobstore_alias = "default"
         try:
             self.engine.add_jobs(built, replace=replace)
         except ConflictingIdError:
