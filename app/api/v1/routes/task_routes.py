@@ -115,9 +115,7 @@ async def export_jobs(db: SessionDep, _: Viewer) -> JobExport:
     return await transfer_service.export_jobs(db)
 
 
-@router.post(
-    "/import", responses=errors(BODY, 409, 503), max_body_size=IMPORT_MAX_BODY_BYTES
-)
+@router.post("/import", responses=errors(BODY, 409, 503), max_body_size=IMPORT_MAX_BODY_BYTES)
 async def import_jobs(
     db: SessionDep, scheduler: SchedulerDep, settings: SettingsDep, actor: Admin, body: JobImport
 ) -> JobImportResult:
