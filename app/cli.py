@@ -1,5 +1,6 @@
 """`reddit-bot`: serve the API (with a scheduler candidate), run a scheduler alone,
-migrate, create a superuser."""
+migrate, create a superuser; `reddit-bot tasks ...` (`cli_tasks.py`) drives a running
+server's jobs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Annotated
 
 import typer
 
+from app.cli_tasks import tasks_cli
 from app.core.config import get_settings
 
 cli = typer.Typer(help="reddit-bot-backend", no_args_is_help=True)
+cli.add_typer(tasks_cli, name="tasks")
 
 
 def configure_logging() -> None:

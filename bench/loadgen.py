@@ -1,6 +1,8 @@
-"""The API load during `fire_lateness`: a separate process that sends GETs at a fixed
-rate (open loop: a slow answer does not delay the next request) and records each
-latency. `python -m bench.loadgen CONFIG.json`; the config names the output file."""
+"""The API load during `fire_lateness` (and `create_under_load`): a separate process
+that sends requests at a fixed rate (open loop: a slow answer does not delay the next
+request) and records each latency. A request is `[kind, path]`, a GET, or `[kind, path,
+body]`, a POST of that JSON. `python -m bench.loadgen CONFIG.json`; the config names the
+output file."""
 
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ from typing import Any
 import httpx
 
 
-async def _one(client: httpx.AsyncClient, kind: str, path: str, out: list[dict[str, Any]]) -> None:
+async def _one(
+    client: httpx.AsyncClient, kind: str, path: str, body: Any, out: list[dict[str, Any]]
+) -> None:
     started = time.perf_counter()
     try:
-        response = await client.get(path)
+        if body is None:
+            response = await client.get(path)
+        else:
+            response = await client.post(path, json=body)
         status = response.status_code
     except httpx.HTTPError as exc:
         status = -1
@@ -32,15 +39,16 @@ async def run(config: dict[str, Any]) -> list[dict[str, Any]]:
         base_url=config["base_url"], headers=headers, timeout=60, limits=limits
     ) as client:
         await client.get("/health")
-        requests: list[tuple[str, str]] = config["requests"]
+        requests: list[list[Any]] = config["requests"]
         interval = 1.0 / config["rate"]
         start = float(config["start"])
         tasks = []
-        for k, (kind, path) in enumerate(requests):
+        for k, (kind, path, *body) in enumerate(requests):
             delay = start + k * interval - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(client, kind, path, results)))
+            payload = body[0] if body else None
+            tasks.append(asyncio.create_task(_one(client, kind, path, payload, results)))
         await asyncio.gather(*tasks)
     return results
 

@@ -26,6 +26,9 @@ class Sizes:
     bot_configs: int
     # throughput
     throughput_jobs: int
+    # import_10k; create_under_load (beside fire_jobs firing as in fire_lateness)
+    import_jobs: int
+    create_rate_per_second: float
     # pauses, and bounds so a slow contender cannot stall the run
     settle_s: float
     stall_s: float
@@ -50,6 +53,8 @@ FULL = Sizes(
     history_requests=200,
     bot_configs=10_000,
     throughput_jobs=5000,
+    import_jobs=10_000,
+    create_rate_per_second=5.0,
     settle_s=3.0,
     stall_s=10.0,
     slow_budget_s=60.0,
@@ -70,6 +75,8 @@ QUICK = Sizes(
     history_requests=20,
     bot_configs=300,
     throughput_jobs=200,
+    import_jobs=200,
+    create_rate_per_second=2.0,
     settle_s=1.0,
     stall_s=2.0,
     slow_budget_s=5.0,

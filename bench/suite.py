@@ -6,7 +6,8 @@ serves several benchmarks that do not disturb one another:
 2. list: a process started on the big job store (`list_jobs_100k`, `memory` with jobs);
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
-4. limit: one process through all of them, its jobs replaced between benchmarks.
+4. create: `import_10k` on an empty store, then `create_under_load` (ours only);
+5. limit: one process through all of them, its jobs replaced between benchmarks.
 
 Contenders run one after another, never side by side. `ours` runs in the layout
 `contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    create_jobs,
     fire_lateness,
     history,
     jobstore,
@@ -46,6 +48,8 @@ ORDER = (
     "startup_10k",
     "throughput",
     "memory",
+    "import_10k",
+    "create_under_load",
 )
 
 
@@ -62,6 +66,8 @@ class Results:
             "startup_10k": startup.params(sizes),
             "throughput": throughput.params(sizes),
             "memory": memory.params(sizes),
+            "import_10k": create_jobs.import_params(sizes),
+            "create_under_load": create_jobs.create_params(sizes),
         }
         self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
 
@@ -124,7 +130,12 @@ class Suite:
                 ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
                 functools.partial(self.main, contender),
             )
-        limit_benchmarks = tuple(n for n in ORDER if n not in ("history_1m", "retention_1m"))
+        self._guarded(
+            OURS, ("import_10k", "create_under_load"), functools.partial(self.creating, OURS)
+        )
+        limit_benchmarks = tuple(
+            n for n in ORDER if n not in ("history_1m", "retention_1m", "create_under_load")
+        )
         self._guarded(LIMIT, limit_benchmarks, self.limit)
         return self.results
 
@@ -193,6 +204,21 @@ class Suite:
         finally:
             self.backend.release(url)
 
+    def creating(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: import_10k, create_under_load")
+        url = self.backend.prepare(EMPTY)
+
+        def body(proc: Proc) -> None:
+            self._put(proc, "import_10k", contender, create_jobs.run_import(contender, proc, sizes))
+            figures = create_jobs.run_create_under_load(proc, sizes, self.workdir)
+            self._put(proc, "create_under_load", contender, figures)
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
     def limit(self) -> None:
         sizes = self.sizes
         log(f"{self.backend.name} limit: all benchmarks")
@@ -203,6 +229,7 @@ class Suite:
                 self._put(proc, benchmark, LIMIT, figures)
 
             put("memory", memory.idle(proc, sizes))
+            put("import_10k", create_jobs.run_import(LIMIT, proc, sizes))
             put("startup_10k", startup.limit_start(LIMIT, proc, sizes))
             LIMIT.install(proc, list_jobs.batch(sizes))
             put("list_jobs_100k", list_jobs.run(LIMIT, proc, sizes))

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     DOCS_ENABLED: bool = True
     # A larger request body is refused with 413, whether or not it declares its length.
     MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # At most this many jobs in one `POST /tasks/import`.
+    TASK_IMPORT_MAX_JOBS: int = Field(default=10_000, ge=1)
 
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)

@@ -124,6 +124,10 @@ def shown_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
             "msg": _shown_text(error.get("msg", "")),
             "type": _shown_text(error.get("type", "value_error")),
         }
+        job_id = error.get("job_id")
+        if isinstance(job_id, str):
+            # An import's error names the job it is about (see services/task_transfer.py).
+            entry["job_id"] = _shown_text(job_id)
         ctx = error.get("ctx")
         if isinstance(ctx, dict) and ctx:
             entry["ctx"] = {str(key): _shown_value(value) for key, value in ctx.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.audit import AuditEntry
@@ -16,12 +16,24 @@ async def create(db: AsyncSession, **values: Any) -> AuditEntry:
     return entry
 
 
+async def create_many(db: AsyncSession, entries: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many entries in one statement; their ids, in the order given."""
+    if not entries:
+        return []
+    result = await db.scalars(
+        insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), list(entries)
+    )
+    return list(result.all())
+
+
 async def set_after(db: AsyncSession, entry_id: int, after: dict[str, Any] | None) -> None:
     await db.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(after=after))
 
 
-async def delete_by_id(db: AsyncSession, entry_id: int) -> None:
-    await db.execute(delete(AuditEntry).where(AuditEntry.id == entry_id))
+async def delete_by_ids(db: AsyncSession, entry_ids: Sequence[int]) -> None:
+    for start in range(0, len(entry_ids), 5000):
+        chunk = entry_ids[start : start + 5000]
+        await db.execute(delete(AuditEntry).where(AuditEntry.id.in_(chunk)))
 
 
 async def list_for_job(

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.scheduler import APSchedulerJob
 
+# Ids per `IN (...)` list: SQLite takes at most 32,766 bound values in one statement.
+ID_CHUNK = 5000
+
 
 async def get(db: AsyncSession, job_id: str) -> APSchedulerJob | None:
     return await db.get(APSchedulerJob, job_id)
@@ -51,3 +54,22 @@ async def ids_by_prefix(db: AsyncSession) -> dict[str, int]:
         prefix = case((cut > 0, func.substr(job_id, 1, cut - 1)), else_=job_id)
     rows = await db.execute(select(prefix, func.count()).group_by(prefix))
     return {str(name or "other"): int(count) for name, count in rows.all()}
+
+
+async def list_all(db: AsyncSession) -> Sequence[APSchedulerJob]:
+    return (await db.scalars(select(APSchedulerJob).order_by(APSchedulerJob.id))).all()
+
+
+async def get_many(db: AsyncSession, job_ids: Sequence[str]) -> dict[str, APSchedulerJob]:
+    """The stored jobs among `job_ids`, by id (in chunks: SQLite bounds an `IN` list), as
+    they are now: rows the session read before are read again."""
+    found: dict[str, APSchedulerJob] = {}
+    for start in range(0, len(job_ids), ID_CHUNK):
+        chunk = job_ids[start : start + ID_CHUNK]
+        rows = await db.scalars(
+            select(APSchedulerJob)
+            .where(APSchedulerJob.id.in_(chunk))
+            .execution_options(populate_existing=True)
+        )
+        found.update((row.id, row) for row in rows)
+    return found

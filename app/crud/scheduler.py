@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.scheduler import CommandStatus, SchedulerCommand, SchedulerLeader
 
 NOTIFY_CHANNEL = "scheduler_commands"
+
+
+class CommandOutcome(NamedTuple):
+    status: CommandStatus
+    error_status: int | None
+    error: str | None
+    result: dict[str, Any] | None
 
 
 async def create_command(
@@ -44,6 +51,24 @@ async def get_command(db: AsyncSession, command_id: int) -> SchedulerCommand | N
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def get_outcome(db: AsyncSession, command_id: int) -> CommandOutcome | None:
+    """A command's status and outcome, without its payload and audit entry (an import's
+    are megabytes): what a client waiting for it polls."""
+    row = (
+        await db.execute(
+            select(
+                SchedulerCommand.status,
+                SchedulerCommand.error_status,
+                SchedulerCommand.error,
+                SchedulerCommand.result,
+            ).where(SchedulerCommand.id == command_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return CommandOutcome(CommandStatus(row.status), row.error_status, row.error, row.result)
 
 
 async def pending_command_ids(db: AsyncSession, limit: int = 100) -> Sequence[int]:

@@ -84,7 +84,8 @@ class JobCreate(BaseModel):
 class JobUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: ShortString | None = None
+    # A job keeps a name; on create an empty one means the id.
+    name: Annotated[ShortString, Field(min_length=1)] | None = None
     task: TaskName | None = None
     params: JsonObject | None = None
     trigger: TriggerSpec | None = None

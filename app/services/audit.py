@@ -84,10 +84,13 @@ def intent(
     job_id: str,
     *,
     before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The entry of a change the leader is asked to apply, for `SchedulerClient.submit`.
-    It names the user, and the API key when the change was asked for with one."""
+    It names the user, and the API key when the change was asked for with one. `after`:
+    the job as the change leaves it, when the request knows it beforehand (an import);
+    otherwise `complete` sets it."""
     key = actor.api_key
     return {
         "actor_id": actor.user.id,
@@ -99,6 +102,7 @@ def intent(
         "job_id": job_id,
         "bot_config_id": None,
         "before": dict(before) if before is not None else None,
+        "after": dict(after) if after is not None else None,
         "reason": reason,
     }
 

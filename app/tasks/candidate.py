@@ -12,6 +12,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import AppError
@@ -180,7 +182,7 @@ class SchedulerCandidate:
     async def _apply_one(
         self, database: Database, scheduler: EnhancedScheduler, command_id: int
     ) -> None:
-        audit_id: int | None = None
+        audit_ids: list[int] = []
         try:
             async with database.transaction() as db:
                 claimed = await scheduler_crud.transition(
@@ -188,10 +190,7 @@ class SchedulerCandidate:
                 )
                 command = await scheduler_crud.get_command(db, command_id) if claimed else None
                 if command is not None and command.audit is not None:
-                    entry = await audit_crud.create(
-                        db, **command.audit, created_at=datetime.now(UTC), after=None
-                    )
-                    audit_id = entry.id
+                    audit_ids = await self._write_audit(db, command.audit)
         except Exception as exc:
             # Nothing was applied; without its audit entry nothing may be.
             logger.exception("could not claim command %s", command_id)
@@ -202,8 +201,8 @@ class SchedulerCandidate:
         values: dict[str, Any]
         try:
             result = await scheduler.apply(command.action, command.job_id, dict(command.payload))
-            if audit_id is not None:
-                result = {**result, "audit_id": audit_id}
+            if len(audit_ids) == 1:
+                result = {**result, "audit_id": audit_ids[0]}
             values = {"status": CommandStatus.DONE, "result": result}
         except AppError as exc:
             values = {"status": CommandStatus.FAILED, **commands.failure(exc)}
@@ -219,8 +218,21 @@ class SchedulerCandidate:
             await scheduler_crud.transition(
                 db, command_id, from_status=CommandStatus.APPLYING, **values
             )
-            if audit_id is not None and values["status"] == CommandStatus.FAILED:
-                await audit_crud.delete_by_id(db, audit_id)
+            if audit_ids and values["status"] == CommandStatus.FAILED:
+                await audit_crud.delete_by_ids(db, audit_ids)
+
+    @staticmethod
+    async def _write_audit(db: AsyncSession, audit: dict[str, Any]) -> list[int]:
+        """The command's audit entry, or for a command that changes many jobs (an
+        import) its `entries`, one per job; their ids. An entry that leaves out `after`
+        gets it from the request once the change is applied."""
+        now = datetime.now(UTC)
+        if "entries" in audit:
+            return await audit_crud.create_many(
+                db, [{"after": None, **entry, "created_at": now} for entry in audit["entries"]]
+            )
+        entry = await audit_crud.create(db, **{"after": None, **audit, "created_at": now})
+        return [entry.id]
 
     async def _refuse(self, database: Database, command_id: int, exc: Exception) -> None:
         try:

@@ -96,7 +96,7 @@ class SchedulerClient:
         delay = 0.005
         while True:
             async with self.database.sessionmaker() as db:
-                command = await scheduler_crud.get_command(db, command_id)
+                command = await scheduler_crud.get_outcome(db, command_id)
             assert command is not None
             if command.status == CommandStatus.DONE:
                 return command.result or {}

@@ -6,6 +6,7 @@ raised again as the same typed error in the process that asked."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -87,8 +88,52 @@ class SyncJob(_Command):
     spec: JobSpec | None
 
 
+class ImportedJob(BaseModel):
+    """One job of an import, as the API checked it. `next_run_time` None on a job that
+    is not paused: the leader computes it from now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str | None = None
+    task: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerSpec
+    timeout_seconds: float | None = None
+    max_instances: int = 1
+    misfire_grace_time: int | None = None
+    coalesce: bool = True
+    paused: bool = False
+    next_run_time: datetime | None = None
+
+    def spec(self) -> JobSpec:
+        return JobSpec(
+            id=self.id,
+            name=self.name or self.id,
+            task=self.task,
+            params=self.params,
+            trigger=self.trigger,
+            timeout_seconds=self.timeout_seconds,
+            max_instances=self.max_instances,
+            misfire_grace_time=self.misfire_grace_time,
+            coalesce=self.coalesce,
+        )
+
+
+class ImportJobs(_Command):
+    """Many jobs written at once, in one transaction of the job store. `create`: none of
+    them may exist. `upsert`: an existing job is replaced. The API decides each next run
+    time: the import's, else (upsert) the stored job's when neither it nor the import
+    pauses it and its trigger fires on the same pattern, else the trigger's next."""
+
+    action: Literal["import"] = "import"
+    job_id: str | None = None  # type: ignore[assignment]
+    mode: Literal["create", "upsert"]
+    jobs: list[ImportedJob]
+
+
 Command = Annotated[
-    AddJob | ModifyJob | PauseJob | ResumeJob | RemoveJob | RunJob | SyncJob,
+    AddJob | ModifyJob | PauseJob | ResumeJob | RemoveJob | RunJob | SyncJob | ImportJobs,
     Field(discriminator="action"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -104,7 +149,7 @@ JOB_ACTIONS: dict[str, type[PauseJob | ResumeJob | RemoveJob | RunJob]] = {
 LegacyDecoder = Callable[[str | None, dict[str, Any]], Command]
 
 
-def encode(command: Command) -> tuple[str, str, dict[str, Any]]:
+def encode(command: Command) -> tuple[str, str | None, dict[str, Any]]:
     """The row's `action`, `job_id` and `payload`."""
     dumped = command.model_dump(mode="json", exclude={"action", "job_id"})
     if isinstance(command, ModifyJob):

@@ -14,6 +14,7 @@ from app.tasks import specs, trigger_specs
 from app.tasks.commands import (
     AddJob,
     Command,
+    ImportJobs,
     ModifyJob,
     PauseJob,
     RemoveJob,
@@ -67,6 +68,11 @@ class CommandHandler:
                 job = self.writer.existing(command.job_id)
                 self.writer.remove(job.id)
                 return {"status": "deleted"}
+            case ImportJobs():
+                for item in command.jobs:
+                    specs.check_task(self.registry, item.task, item.params)
+                counts = self.writer.import_jobs(command.jobs, replace=command.mode == "upsert")
+                return {"status": "imported", **counts}
             case SyncJob():
                 if command.spec is None:
                     return {"status": "removed" if self.writer.remove(command.job_id) else "absent"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +26,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import bindparam
+from sqlalchemy.exc import IntegrityError
 
 logger = logging.getLogger(__name__)
+
+# Ids per `IN (...)` list: SQLite takes at most 32,766 bound values in one statement.
+ID_CHUNK = 5000
 
 
 class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -144,6 +148,43 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             raise
         self._memory.remove_job(job_id)
 
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool) -> None:
+        """Write many jobs in one transaction: one DELETE of those that are replaced, one
+        multi-row INSERT. All of them or none (`ConflictingIdError` when one exists and
+        `replace` is off). Memory takes them once the table has."""
+        table = self.jobs_t
+        ids = [job.id for job in jobs]
+        rows = [
+            {
+                "id": job.id,
+                "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+                "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            }
+            for job in jobs
+        ]
+        # The store's engine autocommits each statement; this write needs a transaction.
+        level = "SERIALIZABLE" if self.engine.dialect.name == "sqlite" else "READ COMMITTED"
+        try:
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(isolation_level=level)
+                with connection.begin():
+                    if replace:
+                        for start in range(0, len(ids), ID_CHUNK):
+                            chunk = ids[start : start + ID_CHUNK]
+                            connection.execute(table.delete().where(table.c.id.in_(chunk)))
+                    connection.execute(table.insert(), rows)
+        except IntegrityError:
+            for job_id in ids:
+                self._reload(job_id)
+            raise ConflictingIdError(ids[0]) from None
+        for job in jobs:
+            # A round not written yet must not overwrite (or delete) the new state.
+            self._unwritten.pop(job.id, None)
+            if replace and self._memory.lookup_job(job.id) is not None:
+                self._memory.remove_job(job.id)
+            # The caller hands the jobs over: memory keeps them without a copy.
+            self._memory.add_job(job)
+
     def _reload(self, job_id: str) -> None:
         with contextlib.suppress(JobLookupError):
             self._memory.remove_job(job_id)
@@ -168,6 +209,15 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
         self.pause()
         with self._jobstores_lock:
             pass
+
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool) -> None:
+        """Store `jobs` at once (`CachedJobStore.add_jobs`) between firing rounds, then
+        wake the engine once: adding them one by one costs a transaction and a wake-up
+        each."""
+        store: CachedJobStore = self._jobstores["default"]
+        with self._jobstores_lock:
+            store.add_jobs(jobs, replace=replace)
+        self.wakeup()
 
     def _process_jobs(self) -> float | None:
         store: CachedJobStore = self._jobstores["default"]

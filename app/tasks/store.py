@@ -5,7 +5,7 @@ event loop. It speaks of job specs only; which jobs a domain wants is the catalo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from app.core.errors import Conflict, NotFound
 from app.tasks import runner, stored_triggers, trigger_specs
+from app.tasks.commands import ImportedJob
 from app.tasks.jobstore import SchedulerEngine
 from app.tasks.registry import JobSpec
 
@@ -90,6 +91,56 @@ class JobWriter:
             self.reschedule(job, trigger)
             return "rescheduled"
         return "updated" if changes else "unchanged"
+
+    def import_jobs(self, jobs: Sequence[ImportedJob], *, replace: bool) -> dict[str, int]:
+        """Store `jobs` in one write (see `commands.ImportJobs`); counts of the jobs
+        created and replaced."""
+        now = datetime.now(UTC)
+        built: list[Job] = []
+        replaced = 0
+        taken: list[str] = []
+        for item in jobs:
+            stored = self.engine.get_job(item.id)
+            if stored is not None and not replace:
+                taken.append(item.id)
+                continue
+            replaced += stored is not None
+            trigger = trigger_specs.build_trigger(item.trigger)
+            next_run: datetime | None = None
+            if not item.paused:
+                next_run = item.next_run_time or trigger.get_next_fire_time(None, now)
+            spec = item.spec()
+            # As the store loads a job: from its state. `Job()` would check the entry
+            # point's signature again for each of thousands of jobs.
+            job: Job = Job.__new__(Job)
+            job.__setstate__(
+                {
+                    "version": 1,
+                    "id": spec.id,
+                    "func": runner.ENTRY_POINT,
+                    "trigger": trigger,
+                    "executor": "default",
+                    "args": (),
+                    "kwargs": job_kwargs(spec),
+                    "name": spec.name,
+                    "misfire_grace_time": spec.misfire_grace_time,
+                    "coalesce": spec.coalesce,
+                    "max_instances": spec.max_instances,
+                    "next_run_time": next_run,
+                }
+            )
+            job._scheduler = self.engine
+            job._jobstore_alias = "default"
+            built.append(job)
+        if taken:
+            raise Conflict(f"Jobs with these ids already exist: {', '.join(taken[:20])}")
+        try:
+            self.engine.add_jobs(built, replace=replace)
+        except ConflictingIdError:
+            raise Conflict(
+                "Some of these jobs were created meanwhile; nothing was imported"
+            ) from None
+        return {"created": len(built) - replaced, "updated": replaced}
 
     def reconcile(self, prefix: str, specs: Iterable[JobSpec]) -> tuple[int, int]:
         """Make the stored jobs whose id starts with `prefix` exactly `specs`; returns

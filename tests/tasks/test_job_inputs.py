@@ -65,6 +65,18 @@ async def test_misfire_grace_time_is_at_most_a_week(
     assert job["misfire_grace_time"] == WEEK
 
 
+async def test_a_job_cannot_be_renamed_to_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], tmp_path: Path, database: Database
+) -> None:
+    await create_job(client, admin_headers, **record_job(tmp_path, "named", name="Named"))
+    before = await stored_state(database)
+
+    patched = await client.patch("/api/v1/tasks/named", headers=admin_headers, json={"name": ""})
+
+    assert ["body", "name"] in error_locs(patched)
+    assert await stored_state(database) == before
+
+
 @pytest.mark.parametrize(
     "params",
     [

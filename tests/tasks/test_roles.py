@@ -61,6 +61,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "viewer", lambda caller, tmp: {"trigger": {"type": "interval", "hours": 1}}
     ),
     ("GET", "/api/v1/tasks/executions/{execution_id}"): Endpoint("viewer"),
+    ("GET", "/api/v1/tasks/export"): Endpoint("viewer"),
     ("GET", "/api/v1/tasks/{job_id}"): Endpoint("viewer"),
     ("GET", "/api/v1/tasks/{job_id}/executions"): Endpoint("viewer"),
     ("GET", "/api/v1/tasks/{job_id}/stats"): Endpoint("viewer"),
@@ -69,6 +70,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
     ("POST", "/api/v1/tasks"): Endpoint("admin", lambda who, tmp: job_body(f"new-{who}", tmp)),
+    ("POST", "/api/v1/tasks/import"): Endpoint(
+        "admin", lambda who, tmp: {"jobs": [job_body(f"imported-{who}", tmp)]}
+    ),
     ("PATCH", "/api/v1/tasks/{job_id}"): Endpoint("admin", lambda caller, tmp: {"name": "renamed"}),
     ("DELETE", "/api/v1/tasks/{job_id}"): Endpoint("admin"),
 }
@@ -190,11 +194,14 @@ async def test_every_task_endpoint_answers_each_caller_by_role(
     jobs = {j["id"]: j for j in (await client.get(TASKS, headers=admin_headers)).json()["items"]}
     for caller in everyone:
         own, made = f"job-{caller.name}", f"new-{caller.name}"
+        imported = f"imported-{caller.name}"
         if caller.may("admin"):
             assert own not in jobs, caller.name
             assert made in jobs, caller.name
+            assert imported in jobs, caller.name
             continue
         assert made not in jobs, caller.name
+        assert imported not in jobs, caller.name
         assert jobs[own]["name"] == own, caller.name
         assert jobs[own]["paused"] is False, caller.name
         audit = (await client.get(f"{TASKS}/{own}/audit", headers=admin_headers)).json()

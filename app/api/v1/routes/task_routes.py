@@ -9,7 +9,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, status
 
-from app.api.deps import Admin, IdPath, OffsetQuery, Operator, SchedulerDep, SessionDep, Viewer
+from app.api.deps import (
+    Admin,
+    IdPath,
+    OffsetQuery,
+    Operator,
+    SchedulerDep,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+)
 from app.api.responses import BODY, ROLE, errors
 from app.api.routing import StrictJSONRoute
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
@@ -30,9 +39,16 @@ from app.schemas.task import (
     TriggerPreview,
     TriggerPreviewResponse,
 )
+from app.schemas.task_transfer import (
+    IMPORT_MAX_BODY_BYTES,
+    JobExport,
+    JobImport,
+    JobImportResult,
+)
 from app.schemas.types import String
 from app.services import audit as audit_service
 from app.services import task as task_service
+from app.services import task_transfer as transfer_service
 from app.tasks.manager import TaskManager
 
 router = APIRouter(
@@ -91,6 +107,24 @@ async def list_registered_tasks(_: Viewer) -> list[TaskInfo]:
 async def preview_trigger(_: Viewer, body: TriggerPreview) -> TriggerPreviewResponse:
     """The next fire times of a trigger, validated as job creation validates it."""
     return task_service.preview(body)
+
+
+@router.get("/export")
+async def export_jobs(db: SessionDep, _: Viewer) -> JobExport:
+    """Every job (bot jobs aside: they follow their bot configs) as `POST /import` takes it."""
+    return await transfer_service.export_jobs(db)
+
+
+@router.post("/import", responses=errors(BODY, 409, 503), max_body_size=IMPORT_MAX_BODY_BYTES)
+async def import_jobs(
+    db: SessionDep, scheduler: SchedulerDep, settings: SettingsDep, actor: Admin, body: JobImport
+) -> JobImportResult:
+    """Create (`create`) or create and replace (`upsert`) many jobs at once. Every job is
+    checked first: if any is wrong nothing is imported, and the 422 names each error's
+    job (`job_id`). The body may be up to 32 MiB."""
+    return await transfer_service.import_jobs(
+        db, scheduler, body, actor, max_jobs=settings.TASK_IMPORT_MAX_JOBS
+    )
 
 
 @router.get(
