@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.errors import Conflict, Invalid, NotFound
 from app.crud import job as job_crud
 from app.crud import task_execution as execution_crud
@@ -125,12 +126,14 @@ def list_tasks() -> list[TaskInfo]:
     ]
 
 
-async def _check_task(db: AsyncSession, task: str, params: dict[str, Any]) -> None:
+async def _check_task(
+    db: AsyncSession, settings: Settings, task: str, params: dict[str, Any]
+) -> None:
     """The task exists and can run these params: they fit its model, and what they name
     exists (the run would only fail later, in the history, where nobody asked)."""
     definition, parsed = specs.check_task(registry, task, params)
     if definition.check is not None:
-        await definition.check(db, parsed)
+        await definition.check(db, settings, parsed)
 
 
 async def create_job(
@@ -142,7 +145,7 @@ async def create_job(
 ) -> JobInfo:
     """`reason` from the body wins over one given beside it (the query string)."""
     check_managed(data.id, "created")
-    await _check_task(db, data.task, data.params)
+    await _check_task(db, client.settings, data.task, data.params)
     specs.check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
@@ -177,6 +180,7 @@ async def update_job(
         params = changes.get("params")
         await _check_task(
             db,
+            client.settings,
             changes.get("task") or current.task or "",
             params if params is not None else current.params or {},
         )

@@ -12,15 +12,11 @@ from typing import Any
 
 from app.core.config import Settings
 from app.db.session import Database
-from app.tasks.registry import TaskContext, TaskRegistry
+from app.tasks.registry import TaskContext, TaskRegistry, TaskTimeout
 
 ENTRY_POINT = "app.tasks.runner:run"
 
-
-class TaskTimeout(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"task did not finish within {seconds:g} s")
-        self.seconds = seconds
+__all__ = ["ENTRY_POINT", "Runtime", "TaskTimeout", "run"]
 
 
 @dataclass(frozen=True)
