@@ -24,7 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.models.task_execution import (
+    ExecutionStatus,
+    ExecutionTrigger,
+    TaskExecution,
+    TaskExecutionLog,
+)
 
 FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED)
 
@@ -251,3 +256,14 @@ async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_logs(
+    db: AsyncSession, execution_id: int, lines: list[dict[str, Any]], *, truncated: bool
+) -> None:
+    db.add(TaskExecutionLog(execution_id=execution_id, lines=lines, truncated=truncated))
+    await db.flush()
+
+
+async def get_logs(db: AsyncSession, execution_id: int) -> TaskExecutionLog | None:
+    return await db.get(TaskExecutionLog, execution_id)

@@ -145,8 +145,17 @@ class TaskExecutionResponse(BaseModel):
     created_at: datetime
 
 
+class RunLogLine(BaseModel):
+    time: datetime
+    level: str
+    message: str
+
+
 class TaskExecutionDetail(TaskExecutionResponse):
     error_traceback: str | None = None
+    # What the run logged, oldest first; a cut log ends with a line that says so.
+    logs: list[RunLogLine] = Field(default_factory=list)
+    logs_truncated: bool = False
 
 
 class JobStatsResponse(BaseModel):

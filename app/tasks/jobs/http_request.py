@@ -21,7 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    field_validator,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,12 +81,12 @@ class HttpRequestParams(BaseModel):
     expected_status: tuple[StatusCode, StatusCode] = (200, 299)
     timeout_seconds: Annotated[FiniteFloat, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = 30.0
 
-    @model_validator(mode="after")
-    def _ordered(self) -> HttpRequestParams:
-        low, high = self.expected_status
-        if low > high:
-            raise ValueError("expected_status is [lowest, highest]: the first cannot be larger")
-        return self
+    @field_validator("expected_status")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] > value[1]:
+            raise ValueError("[lowest, highest]: the first cannot be larger")
+        return value
 
 
 class HostNotAllowed(Exception):

@@ -93,12 +93,10 @@ async def preview_trigger(_: Viewer, body: TriggerPreview) -> TriggerPreviewResp
     return task_service.preview(body)
 
 
-@router.get(
-    "/executions/{execution_id}", response_model=TaskExecutionDetail, responses=errors(404, 422)
-)
-async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecution:
-    """One run, with its traceback."""
-    return await TaskManager(db).get_execution(execution_id)
+@router.get("/executions/{execution_id}", responses=errors(404, 422))
+async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecutionDetail:
+    """One run, with its traceback and what it logged (`logs`)."""
+    return await TaskManager(db).get_execution_detail(execution_id)
 
 
 @router.get("/{job_id}", responses=errors(404, 422))
