@@ -27,10 +27,11 @@ from app.schemas.task import (
     TaskExecutionDetail,
     TaskExecutionResponse,
     TaskInfo,
+    Timeline,
     TriggerPreview,
     TriggerPreviewResponse,
 )
-from app.schemas.types import String
+from app.schemas.types import String, Timestamp
 from app.services import audit as audit_service
 from app.services import task as task_service
 from app.tasks.manager import TaskManager
@@ -208,3 +209,16 @@ async def job_audit(
 ) -> Page[AuditEntryPublic]:
     """Who changed the job, when, how and why, newest first (also after it was deleted)."""
     return await audit_service.list_for_job(db, job_id, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}/timeline", responses=errors(404, 422))
+async def job_timeline(
+    db: SessionDep,
+    _: Viewer,
+    job_id: JobId,
+    start: Annotated[Timestamp, Query(description="From this instant (with its offset)")],
+    end: Annotated[Timestamp, Query(description="Up to, not including, this instant")],
+) -> Timeline:
+    """Every slot of the job's trigger in `[start, end)` with its outcome (at most 1000
+    slots and 366 days), and the runs then that had no slot (run now)."""
+    return await task_service.timeline(db, job_id, start, end)
