@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,6 +15,8 @@ from app.schemas.auth import PASSWORD_MIN_LENGTH
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/reddit_bot.db"
 # Once the default SECRET_KEY, so anyone can sign tokens with it.
+# A host name, IPv4 address or bracketed IPv6 address, maybe with a port.
+ALLOWED_HOST = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?")
 PUBLISHED_SECRET_KEYS = frozenset({"change-me-in-production-please-0123456789"})
 
 
@@ -73,6 +76,12 @@ class Settings(BaseSettings):
     # Running jobs get this long to finish on shutdown before they are cancelled.
     SCHEDULER_SHUTDOWN_GRACE_SECONDS: float = Field(default=10.0, ge=0)
     TASK_DEFAULT_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0)
+    # What a run logs is kept with its run up to this many bytes; the rest is dropped
+    # and the stored log says how much.
+    RUN_LOG_MAX_BYTES: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # The hosts the `http_request` task may call: `host` (any port) or `host:port`,
+    # comma-separated in the environment. Empty: it may call none.
+    HTTP_TASK_ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Each URL gets a JSON POST when a run fails, times out or is missed, and when a job
     # has failed ALERT_CONSECUTIVE_FAILURES times in a row (0 turns that alert off).
@@ -119,6 +128,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+    @field_validator("HTTP_TASK_ALLOWED_HOSTS", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("HTTP_TASK_ALLOWED_HOSTS")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not ALLOWED_HOST.fullmatch(entry):
+                raise ValueError(f"not a host or host:port: {entry!r}")
+        return [entry.lower() for entry in value]
 
     @field_validator("ALERT_WEBHOOK_URLS")
     @classmethod

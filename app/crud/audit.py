@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.audit import AuditEntry
+from app.models.audit import AuditAction, AuditEntry
 
 
 async def create(db: AsyncSession, **values: Any) -> AuditEntry:
@@ -51,3 +52,23 @@ async def list_for_job(
         .offset(offset)
     )
     return (await db.scalars(query)).all(), int(total or 0)
+
+
+async def state_changes(
+    db: AsyncSession, job_id: str, *, until: datetime, limit: int
+) -> Sequence[AuditEntry]:
+    """The job's creations, pauses, resumes and changes up to `until`, oldest first (the
+    latest `limit` of them): what tells when it existed and when it was paused."""
+    query = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.job_id == job_id,
+            AuditEntry.created_at < until,
+            AuditEntry.action.in_(
+                [AuditAction.CREATE, AuditAction.PAUSE, AuditAction.RESUME, AuditAction.MODIFY]
+            ),
+        )
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(reversed((await db.scalars(query)).all()))

@@ -24,7 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.models.task_execution import (
+    ExecutionStatus,
+    ExecutionTrigger,
+    TaskExecution,
+    TaskExecutionLog,
+)
 
 FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED)
 
@@ -251,3 +256,41 @@ async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_logs(
+    db: AsyncSession, execution_id: int, lines: list[dict[str, Any]], *, truncated: bool
+) -> None:
+    db.add(TaskExecutionLog(execution_id=execution_id, lines=lines, truncated=truncated))
+    await db.flush()
+
+
+async def get_logs(db: AsyncSession, execution_id: int) -> TaskExecutionLog | None:
+    return await db.get(TaskExecutionLog, execution_id)
+
+
+async def list_in_window(
+    db: AsyncSession, job_id: str, *, start: datetime, end: datetime, limit: int
+) -> Sequence[TaskExecution]:
+    """The job's runs for slots in `[start, end)`, and its runs without a slot (run now)
+    that started then, oldest first."""
+    in_window = and_(TaskExecution.scheduled_at >= start, TaskExecution.scheduled_at < end)
+    unslotted = and_(
+        TaskExecution.scheduled_at.is_(None),
+        TaskExecution.started_at >= start,
+        TaskExecution.started_at < end,
+    )
+    query = (
+        select(TaskExecution)
+        .where(TaskExecution.job_id == job_id, in_window | unslotted)
+        .order_by(TaskExecution.id)
+        .limit(limit)
+    )
+    return (await db.scalars(query)).all()
+
+
+async def first_started(db: AsyncSession, job_id: str) -> datetime | None:
+    value = await db.scalar(
+        select(func.min(TaskExecution.started_at)).where(TaskExecution.job_id == job_id)
+    )
+    return _as_utc(value)  # type: ignore[no-any-return]

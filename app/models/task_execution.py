@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base_class import Base
@@ -58,3 +58,16 @@ class TaskExecution(Base):
     # Which process ran it ("host:pid:boot-id"), to close its rows if it dies.
     runner: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaskExecutionLog(Base):
+    """What a run logged (`[{time, level, message}]`, bounded), one row per run that
+    logged anything. Deleted with its run."""
+
+    __tablename__ = "task_execution_logs"
+
+    execution_id: Mapped[int] = mapped_column(
+        ForeignKey("task_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)

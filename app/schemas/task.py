@@ -3,6 +3,7 @@ shapes of the task admin API around them."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -146,8 +147,17 @@ class TaskExecutionResponse(BaseModel):
     created_at: datetime
 
 
+class RunLogLine(BaseModel):
+    time: datetime
+    level: str
+    message: str
+
+
 class TaskExecutionDetail(TaskExecutionResponse):
     error_traceback: str | None = None
+    # What the run logged, oldest first; a cut log ends with a line that says so.
+    logs: list[RunLogLine] = Field(default_factory=list)
+    logs_truncated: bool = False
 
 
 class JobStatsResponse(BaseModel):
@@ -199,3 +209,38 @@ class TaskInfo(BaseModel):
     description: str
     params_schema: dict[str, Any]
     default_timeout_seconds: float | None
+
+
+class TimelineOutcome(enum.StrEnum):
+    """What became of a slot: a run's status, or why there is none."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    RUNNING = "running"
+    WAITING = "waiting"
+    # No run: the job was paused at that time (or is paused now, for a later slot).
+    PAUSED = "paused"
+    # Not due yet, or due and about to run.
+    UPCOMING = "upcoming"
+
+
+class TimelineSlot(BaseModel):
+    # The slot's fire time; for a run outside the trigger's slots, its own start.
+    time: datetime
+    outcome: TimelineOutcome
+    # `scheduled` for the trigger's slots; else the trigger of the run (`manual`).
+    trigger: str
+    execution_ids: list[int] = Field(default_factory=list)
+    attempts: int = 0
+
+
+class Timeline(BaseModel):
+    job_id: str
+    start: datetime
+    end: datetime
+    slots: list[TimelineSlot]

@@ -3,18 +3,22 @@ applied by the scheduler leader, history and stats from `TaskManager`."""
 
 from __future__ import annotations
 
+import bisect
 import pickle
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.errors import Conflict, Invalid, NotFound
+from app.crud import audit as audit_crud
 from app.crud import job as job_crud
 from app.crud import task_execution as execution_crud
-from app.models.audit import AuditAction
+from app.models.audit import AuditAction, AuditEntry
 from app.models.scheduler import APSchedulerJob
-from app.models.task_execution import ExecutionStatus
+from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.schemas.task import (
     JobActionResponse,
     JobCreate,
@@ -24,6 +28,9 @@ from app.schemas.task import (
     RunningExecution,
     SystemStats,
     TaskInfo,
+    Timeline,
+    TimelineOutcome,
+    TimelineSlot,
     TriggerPreview,
     TriggerPreviewResponse,
 )
@@ -125,12 +132,14 @@ def list_tasks() -> list[TaskInfo]:
     ]
 
 
-async def _check_task(db: AsyncSession, task: str, params: dict[str, Any]) -> None:
+async def _check_task(
+    db: AsyncSession, settings: Settings, task: str, params: dict[str, Any]
+) -> None:
     """The task exists and can run these params: they fit its model, and what they name
     exists (the run would only fail later, in the history, where nobody asked)."""
     definition, parsed = specs.check_task(registry, task, params)
     if definition.check is not None:
-        await definition.check(db, parsed)
+        await definition.check(db, settings, parsed)
 
 
 async def create_job(
@@ -142,7 +151,7 @@ async def create_job(
 ) -> JobInfo:
     """`reason` from the body wins over one given beside it (the query string)."""
     check_managed(data.id, "created")
-    await _check_task(db, data.task, data.params)
+    await _check_task(db, client.settings, data.task, data.params)
     specs.check_trigger(data.trigger)
     if await job_crud.get(db, data.id) is not None:
         raise Conflict(f"A job with id {data.id!r} already exists")
@@ -177,6 +186,7 @@ async def update_job(
         params = changes.get("params")
         await _check_task(
             db,
+            client.settings,
             changes.get("task") or current.task or "",
             params if params is not None else current.params or {},
         )
@@ -273,3 +283,128 @@ async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats
         running_now=[RunningExecution.model_validate(r) for r in running[:RUNNING_SHOWN]],
         last_24h=await execution_crud.status_counts_since(db, since),
     )
+
+
+# --- the timeline: a job's slots in a window and what became of each --------------
+
+MAX_TIMELINE_SLOTS = 1000
+MAX_TIMELINE_WINDOW = timedelta(days=366)
+# Runs read for one timeline: every slot's attempts, and runs off the trigger.
+MAX_TIMELINE_RUNS = 5 * MAX_TIMELINE_SLOTS
+MAX_STATE_CHANGES = 10_000
+
+
+def _query_error(name: str, message: str) -> Invalid:
+    return Invalid([{"loc": ["query", name], "msg": message, "type": "value_error"}])
+
+
+def _paused_at(changes: list[tuple[datetime, bool]], moment: datetime) -> bool | None:
+    """Whether the job was paused at `moment` by its audit log (None: nothing known)."""
+    state = None
+    for at, paused in changes:
+        if at > moment:
+            break
+        state = paused
+    return state
+
+
+def _state_changes(
+    entries: Sequence[AuditEntry],
+) -> tuple[datetime | None, list[tuple[datetime, bool]]]:
+    """When the job was last created, and each change of its paused state."""
+    created = None
+    changes: list[tuple[datetime, bool]] = []
+    for entry in entries:
+        after = entry.after or {}
+        if entry.action == AuditAction.CREATE:
+            created = entry.created_at
+            changes.append((entry.created_at, bool(after.get("paused", False))))
+        elif isinstance(after.get("paused"), bool):
+            changes.append((entry.created_at, after["paused"]))
+        elif entry.action in (AuditAction.PAUSE, AuditAction.RESUME):
+            changes.append((entry.created_at, entry.action == AuditAction.PAUSE))
+    return created, changes
+
+
+def _run_slot(time: datetime, runs: list[TaskExecution], trigger: str) -> TimelineSlot:
+    return TimelineSlot(
+        time=time,
+        outcome=TimelineOutcome(runs[-1].status),
+        trigger=trigger,
+        execution_ids=[run.id for run in runs],
+        attempts=len(runs),
+    )
+
+
+async def timeline(db: AsyncSession, job_id: str, start: datetime, end: datetime) -> Timeline:
+    """Every slot of the job's trigger in `[start, end)` with its outcome, and the runs
+    in that window that belong to no slot (run now), each marked by its trigger."""
+    if end <= start:
+        raise _query_error("end", "must be after start")
+    if end - start > MAX_TIMELINE_WINDOW:
+        raise _query_error("end", f"at most {MAX_TIMELINE_WINDOW.days} days after start")
+    row = await job_crud.get(db, job_id)
+    if row is None:
+        raise NotFound(f"Job {job_id!r} not found")
+    state: dict[str, Any] = pickle.loads(row.job_state)
+    trigger = state["trigger"]
+    next_run: datetime | None = state.get("next_run_time")
+    slots = triggers.fire_times_between(trigger, start, end, MAX_TIMELINE_SLOTS)
+    if len(slots) > MAX_TIMELINE_SLOTS:
+        raise _query_error(
+            "end", f"the window holds more than {MAX_TIMELINE_SLOTS} slots; choose a shorter one"
+        )
+    runs = await execution_crud.list_in_window(
+        db, job_id, start=start, end=end, limit=MAX_TIMELINE_RUNS
+    )
+    created, changes = _state_changes(
+        await audit_crud.state_changes(db, job_id, until=end, limit=MAX_STATE_CHANGES)
+    )
+    since = created or await execution_crud.first_started(db, job_id)
+    # A jittered run starts up to `jitter` seconds after its slot.
+    jitter = timedelta(seconds=getattr(trigger, "jitter", None) or 0)
+
+    by_slot: dict[datetime, list[TaskExecution]] = {}
+    off_slots: dict[tuple[str, datetime | int], list[TaskExecution]] = {}
+    for run in runs:
+        slot = None
+        if run.scheduled_at is not None:
+            index = bisect.bisect_right(slots, run.scheduled_at) - 1
+            if index >= 0 and (
+                slots[index] == run.scheduled_at or run.scheduled_at - slots[index] < jitter
+            ):
+                slot = slots[index]
+        if slot is not None:
+            by_slot.setdefault(slot, []).append(run)
+        else:
+            # Attempts at one time belong together; runs without a slot stand alone.
+            key: tuple[str, datetime | int] = (
+                str(run.trigger),
+                run.scheduled_at if run.scheduled_at is not None else run.id,
+            )
+            off_slots.setdefault(key, []).append(run)
+
+    now = datetime.now(UTC)
+    paused_now = next_run is None
+    entries: list[TimelineSlot] = []
+    for slot in slots:
+        slot_runs = by_slot.get(slot)
+        if slot_runs:
+            entries.append(_run_slot(slot, slot_runs, "scheduled"))
+            continue
+        not_fired = slot >= now or (next_run is not None and slot >= next_run)
+        if not not_fired and (since is None or slot < since):
+            continue  # before the job existed
+        paused = paused_now if not_fired else _paused_at(changes, slot)
+        if paused:
+            outcome = TimelineOutcome.PAUSED
+        elif not_fired:
+            outcome = TimelineOutcome.UPCOMING
+        else:
+            outcome = TimelineOutcome.MISSED
+        entries.append(TimelineSlot(time=slot, outcome=outcome, trigger="scheduled"))
+    for (trigger_name, _), group in off_slots.items():
+        first = group[0]
+        entries.append(_run_slot(first.scheduled_at or first.started_at, group, trigger_name))
+    entries.sort(key=lambda entry: entry.time)
+    return Timeline(job_id=job_id, start=start, end=end, slots=entries)

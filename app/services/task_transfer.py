@@ -19,6 +19,7 @@ from apscheduler.triggers.base import BaseTrigger
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.errors import AppError, Invalid
 from app.crud import job as job_crud
 from app.models.audit import AuditAction
@@ -96,7 +97,9 @@ def _from_app_error(index: int, job_id: str, exc: AppError, field: str) -> Error
     return _one(index, job_id, field, str(exc.detail))
 
 
-async def _check_job(db: AsyncSession, index: int, item: JobImportItem) -> Errors:
+async def _check_job(
+    db: AsyncSession, settings: Settings, index: int, item: JobImportItem
+) -> Errors:
     if is_bot_job(item.id):
         try:
             check_managed(item.id, "imported")
@@ -106,7 +109,7 @@ async def _check_job(db: AsyncSession, index: int, item: JobImportItem) -> Error
     try:
         definition, parsed = specs.check_task(registry, item.task, item.params)
         if definition.check is not None:
-            await definition.check(db, parsed)
+            await definition.check(db, settings, parsed)
     except Invalid as exc:
         errors += _from_app_error(index, item.id, exc, "params")
     try:
@@ -141,7 +144,7 @@ def _check_against_stored(
 
 
 async def _checked(
-    db: AsyncSession, data: JobImport
+    db: AsyncSession, settings: Settings, data: JobImport
 ) -> tuple[list[JobImportItem], dict[str, APSchedulerJob]]:
     """The import's jobs and those of them already stored; `Invalid` listing every
     error of every job if any job is wrong."""
@@ -166,7 +169,7 @@ async def _checked(
         except ValidationError as exc:
             errors += _located(index, job_id, exc.errors(include_input=False))
             continue
-        job_errors = await _check_job(db, index, item)
+        job_errors = await _check_job(db, settings, index, item)
         if job_errors:
             errors += job_errors
             continue
@@ -245,16 +248,16 @@ async def import_jobs(
     client: SchedulerClient,
     data: JobImport,
     actor: Principal,
-    *,
-    max_jobs: int,
+    settings: Settings,
 ) -> JobImportResult:
+    max_jobs = settings.TASK_IMPORT_MAX_JOBS
     if len(data.jobs) > max_jobs:
         raise Invalid(
             f"at most {max_jobs} jobs in one import (TASK_IMPORT_MAX_JOBS); "
             f"this one has {len(data.jobs)}",
             field="jobs",
         )
-    items, stored = await _checked(db, data)
+    items, stored = await _checked(db, settings, data)
     updated = sum(item.id in stored for item in items)
     if data.dry_run:
         return JobImportResult(

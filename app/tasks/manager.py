@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import NotFound
 from app.crud import task_execution as execution_crud
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
-from app.schemas.task import JobStatsResponse
+from app.schemas.task import JobStatsResponse, RunLogLine, TaskExecutionDetail
 
 
 class TaskManager:
@@ -39,6 +39,15 @@ class TaskManager:
         if execution is None:
             raise NotFound(f"Execution {execution_id} not found")
         return execution
+
+    async def get_execution_detail(self, execution_id: int) -> TaskExecutionDetail:
+        """One run with its traceback and its logs."""
+        detail = TaskExecutionDetail.model_validate(await self.get_execution(execution_id))
+        logs = await execution_crud.get_logs(self.db, execution_id)
+        if logs is not None:
+            detail.logs = [RunLogLine.model_validate(line) for line in logs.lines]
+            detail.logs_truncated = logs.truncated
+        return detail
 
     async def get_job_stats(self, job_id: str | None) -> JobStatsResponse:
         row = await execution_crud.stats(self.db, job_id)

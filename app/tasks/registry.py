@@ -32,9 +32,19 @@ class TaskContext:
 
 P = TypeVar("P", bound=BaseModel)
 TaskFunc = Callable[[TaskContext, Any], Awaitable[Any]]
-# What the params model cannot check alone, checked against the database before a job
-# with these params is stored (a bot job's config must exist, say). Raises `Invalid`.
-ParamsCheck = Callable[[AsyncSession, Any], Awaitable[None]]
+# What the params model cannot check alone, checked against the database and the
+# settings before a job with these params is stored (a bot job's config must exist, a
+# URL's host must be allowed). Raises `Invalid`.
+ParamsCheck = Callable[[AsyncSession, Settings, Any], Awaitable[None]]
+
+
+class TaskTimeout(Exception):
+    """A run that did not finish within its time: recorded `timeout`, not `failed`. The
+    runner raises it at the job's timeout; a task raises it for a limit of its own."""
+
+    def __init__(self, seconds: float, what: str = "task") -> None:
+        super().__init__(f"{what} did not finish within {seconds:g} s")
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class TaskRegistry:
         description: str,
         params: type[P] = NoParams,  # type: ignore[assignment]
         timeout_seconds: float | None = None,
-        check: Callable[[AsyncSession, P], Awaitable[None]] | None = None,
+        check: Callable[[AsyncSession, Settings, P], Awaitable[None]] | None = None,
     ) -> Callable[
         [Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]
     ]:

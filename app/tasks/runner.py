@@ -12,15 +12,12 @@ from typing import Any
 
 from app.core.config import Settings
 from app.db.session import Database
-from app.tasks.registry import TaskContext, TaskRegistry
+from app.tasks import run_logs
+from app.tasks.registry import TaskContext, TaskRegistry, TaskTimeout
 
 ENTRY_POINT = "app.tasks.runner:run"
 
-
-class TaskTimeout(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"task did not finish within {seconds:g} s")
-        self.seconds = seconds
+__all__ = ["ENTRY_POINT", "Runtime", "TaskTimeout", "run"]
 
 
 @dataclass(frozen=True)
@@ -38,13 +35,32 @@ async def run(
     params: dict[str, Any] | None = None,
     timeout_seconds: float | None = None,
     job_id: str | None = None,
+    execution_id: int | None = None,
     runtime: Runtime | None = None,
 ) -> Any:
     """Run one task. The leader's run path passes `runtime` (its database, settings and
     registry) along with the job's stored kwargs; it has a default only because
-    APScheduler checks a job's kwargs against this signature when the job is stored."""
+    APScheduler checks a job's kwargs against this signature when the job is stored.
+    What the task logs is kept with its execution (`run_logs`)."""
     if runtime is None:
         raise RuntimeError("a task runs only through the scheduler leader's run path")
+    with run_logs.capture(runtime.settings.RUN_LOG_MAX_BYTES) as run_log:
+        try:
+            return await _run_task(runtime, task, params, timeout_seconds, job_id)
+        finally:
+            if execution_id is not None:
+                # Stored before the outcome is: a finished run has its logs.
+                with run_logs.paused():
+                    await run_logs.store(runtime.database, execution_id, run_log)
+
+
+async def _run_task(
+    runtime: Runtime,
+    task: str,
+    params: dict[str, Any] | None,
+    timeout_seconds: float | None,
+    job_id: str | None,
+) -> Any:
     definition = runtime.registry.get(task)
     parsed = definition.params_model.model_validate(params or {})
     timeout = (

@@ -128,7 +128,13 @@ class Runs:
             # Inside: whatever fails between the row and the task body fails the run.
             metrics.run_started(job_task(job), scheduled_at, started)
             result = await job.func(
-                *job.args, **{**job.kwargs, "job_id": job.id, "runtime": self.runtime}
+                *job.args,
+                **{
+                    **job.kwargs,
+                    "job_id": job.id,
+                    "execution_id": execution_id,
+                    "runtime": self.runtime,
+                },
             )
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)

@@ -296,3 +296,24 @@ def next_fire_times(
         if fire is not None and fire.astimezone(UTC) <= previous:
             raise RuntimeError(f"{trigger!r} went back from {previous} to {fire}")
     return times
+
+
+def fire_times_between(
+    trigger: BaseTrigger, start: datetime, end: datetime, limit: int
+) -> list[datetime]:
+    """The slots in `[start, end)`, as `next_fire_times` computes them (without jitter),
+    at most `limit + 1` of them: one more than `limit` says the window holds too many."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if getattr(trigger, "jitter", None):
+        trigger = copy.copy(trigger)
+        trigger.jitter = None
+    times: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire.astimezone(UTC) < end and len(times) <= limit:
+        previous = fire.astimezone(UTC)
+        if previous >= start:
+            times.append(previous)
+        fire = trigger.get_next_fire_time(previous, previous)
+        if fire is not None and fire.astimezone(UTC) <= previous:
+            raise RuntimeError(f"{trigger!r} went back from {previous} to {fire}")
+    return times

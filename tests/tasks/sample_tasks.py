@@ -4,6 +4,7 @@ the scheduler processes those tests start)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -51,3 +52,40 @@ def lines(path: str) -> list[list[str]]:
             return [line.split() for line in f if line.strip()]
     except FileNotFoundError:
         return []
+
+
+class LogParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    marker: str
+    lines: int = 1
+    size: int = 0
+    # Seconds between lines, so that runs started together interleave.
+    pause: float = 0.0
+    fail: bool = False
+
+
+log = logging.getLogger("tests.tasks.sample_tasks")
+
+
+def _log_from_a_thread(marker: str) -> None:
+    log.info("%s from a thread", marker)
+
+
+@registry.task("test_log", "Log lines (tests)", LogParams)
+async def log_lines(ctx: TaskContext, params: LogParams) -> dict[str, Any]:
+    for i in range(params.lines):
+        log.info("%s line %d %s", params.marker, i, "x" * params.size)
+        if params.pause:
+            await asyncio.sleep(params.pause)
+    log.debug("%s debug lines are not kept", params.marker)
+    await asyncio.to_thread(_log_from_a_thread, params.marker)
+    await asyncio.create_task(_log_from_a_task(params.marker))
+    if params.fail:
+        log.error("%s about to fail", params.marker)
+        raise ValueError(f"{params.marker} failed on purpose")
+    return {"lines": params.lines}
+
+
+async def _log_from_a_task(marker: str) -> None:
+    log.warning("%s from a task", marker)

@@ -39,6 +39,7 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 class Endpoint:
     needs: str  # the least role allowed
     body: Callable[[str, Path], dict[str, Any] | None] = lambda caller, tmp: None
+    query: dict[str, str] | None = None
 
 
 def job_body(job_id: str, tmp: Path) -> dict[str, Any]:
@@ -66,6 +67,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/tasks/{job_id}/executions"): Endpoint("viewer"),
     ("GET", "/api/v1/tasks/{job_id}/stats"): Endpoint("viewer"),
     ("GET", "/api/v1/tasks/{job_id}/audit"): Endpoint("viewer"),
+    ("GET", "/api/v1/tasks/{job_id}/timeline"): Endpoint(
+        "viewer", query={"start": "2027-01-01T00:00:00Z", "end": "2027-01-02T00:00:00Z"}
+    ),
     ("POST", "/api/v1/tasks/{job_id}/pause"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
@@ -172,7 +176,11 @@ async def test_every_task_endpoint_answers_each_caller_by_role(
         for (method, template), endpoint in ENDPOINTS.items():
             path = template.format(job_id=f"job-{caller.name}", execution_id=execution_id)
             response = await client.request(
-                method, path, headers=caller.headers, json=endpoint.body(caller.name, tmp_path)
+                method,
+                path,
+                headers=caller.headers,
+                json=endpoint.body(caller.name, tmp_path),
+                params=endpoint.query,
             )
             allowed = caller.may(endpoint.needs)
             expected = "2xx" if allowed else str(caller.refused_with)

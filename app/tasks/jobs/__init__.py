@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
 from app.tasks.commands import LegacyDecoder
-from app.tasks.jobs import cleanup, scraping
+from app.tasks.jobs import (
+    cleanup,
+    http_request,  # noqa: F401  (registers its task)
+    scraping,
+)
 from app.tasks.registry import JobSpec, TaskRegistry, registry
 
 # The jobs a domain wants, read from the database, for the leader to reconcile the

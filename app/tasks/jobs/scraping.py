@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.errors import Invalid
 from app.crud import bot_config as bot_config_crud
 from app.models.scrape_session import SessionType
@@ -77,7 +78,7 @@ async def wanted_bot_jobs(db: AsyncSession) -> list[JobSpec]:
     return [bot_job_spec(bot_config_id, hours) for bot_config_id, hours in wanted.items()]
 
 
-async def bot_config_exists(db: AsyncSession, params: ScrapeBotParams) -> None:
+async def bot_config_exists(db: AsyncSession, _: Settings, params: ScrapeBotParams) -> None:
     if await bot_config_crud.get(db, params.bot_config_id) is None:
         raise Invalid(
             f"bot config {params.bot_config_id} does not exist", field="params.bot_config_id"

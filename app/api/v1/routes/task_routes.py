@@ -36,6 +36,7 @@ from app.schemas.task import (
     TaskExecutionDetail,
     TaskExecutionResponse,
     TaskInfo,
+    Timeline,
     TriggerPreview,
     TriggerPreviewResponse,
 )
@@ -45,7 +46,7 @@ from app.schemas.task_transfer import (
     JobImport,
     JobImportResult,
 )
-from app.schemas.types import String
+from app.schemas.types import String, Timestamp
 from app.services import audit as audit_service
 from app.services import task as task_service
 from app.services import task_transfer as transfer_service
@@ -122,17 +123,13 @@ async def import_jobs(
     """Create (`create`) or create and replace (`upsert`) many jobs at once. Every job is
     checked first: if any is wrong nothing is imported, and the 422 names each error's
     job (`job_id`). The body may be up to 32 MiB."""
-    return await transfer_service.import_jobs(
-        db, scheduler, body, actor, max_jobs=settings.TASK_IMPORT_MAX_JOBS
-    )
+    return await transfer_service.import_jobs(db, scheduler, body, actor, settings)
 
 
-@router.get(
-    "/executions/{execution_id}", response_model=TaskExecutionDetail, responses=errors(404, 422)
-)
-async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecution:
-    """One run, with its traceback."""
-    return await TaskManager(db).get_execution(execution_id)
+@router.get("/executions/{execution_id}", responses=errors(404, 422))
+async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> TaskExecutionDetail:
+    """One run, with its traceback and what it logged (`logs`)."""
+    return await TaskManager(db).get_execution_detail(execution_id)
 
 
 @router.get("/{job_id}", responses=errors(404, 422))
@@ -244,3 +241,16 @@ async def job_audit(
 ) -> Page[AuditEntryPublic]:
     """Who changed the job, when, how and why, newest first (also after it was deleted)."""
     return await audit_service.list_for_job(db, job_id, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}/timeline", responses=errors(404, 422))
+async def job_timeline(
+    db: SessionDep,
+    _: Viewer,
+    job_id: JobId,
+    start: Annotated[Timestamp, Query(description="From this instant (with its offset)")],
+    end: Annotated[Timestamp, Query(description="Up to, not including, this instant")],
+) -> Timeline:
+    """Every slot of the job's trigger in `[start, end)` with its outcome (at most 1000
+    slots and 366 days), and the runs then that had no slot (run now)."""
+    return await task_service.timeline(db, job_id, start, end)

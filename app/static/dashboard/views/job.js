@@ -1,4 +1,5 @@
-// One job: its header and actions, stats, the duration chart, executions and audit log.
+// One job: its header and actions, stats, its timeline, the duration chart, executions
+// and audit log.
 
 import { actionButtons } from "../actions.js";
 import { ApiError, api, errorText } from "../api.js";
@@ -7,6 +8,8 @@ import { fmtDuration, fmtRate, fmtRelative, fmtTime } from "../format.js";
 import { may } from "../roles.js";
 import { every, REFRESH_MS, STATUSES, state } from "../state.js";
 import { durationChart } from "./chart.js";
+import { runDetail } from "./run.js";
+import { renderTimeline } from "./timeline.js";
 
 export function viewJob(jobId) {
   const view = state.view;
@@ -30,6 +33,9 @@ export function viewJob(jobId) {
   );
   const stats = h("section", { class: "cards", id: "job-stats" });
   const chart = h("section", { class: "panel", id: "job-chart" });
+  const timeline = h("section", { class: "panel", id: "job-timeline" });
+  const timelineRun = h("div", { id: "timeline-run" });
+  const timelineSelected = { id: null };
   const filter = h(
     "select",
     {
@@ -57,6 +63,7 @@ export function viewJob(jobId) {
     ),
     header,
     stats,
+    timeline,
     chart,
     scrapes,
     h(
@@ -82,6 +89,7 @@ export function viewJob(jobId) {
       api("GET", `/tasks/${enc}/audit`, { query: { limit: 50 } }),
     ]);
     if (view !== state.view) return;
+    renderTimeline(enc, timeline, timelineRun, timelineSelected);
     if (job.status === "fulfilled") {
       info.replaceChildren(...jobHeader(job.value));
       actions.replaceChildren(actionButtons(job.value, reason, refresh));
@@ -320,22 +328,7 @@ async function toggleDetail(id, detailRow) {
 
 function renderDetail(detail, detailRow) {
   detailRow.hidden = false;
-  detailRow.firstChild.replaceChildren(
-    h(
-      "div",
-      { class: "detail-body" },
-      h("p", {
-        class: "muted",
-        text: `Runner ${detail.runner || "—"}; completed ${fmtTime(detail.completed_at)}`,
-      }),
-      detail.error_traceback
-        ? h("pre", { class: "traceback", text: detail.error_traceback })
-        : null,
-      detail.result !== null && detail.result !== undefined
-        ? h("pre", { class: "result", text: JSON.stringify(detail.result, null, 2) })
-        : null,
-    ),
-  );
+  detailRow.firstChild.replaceChildren(runDetail(detail));
 }
 
 function changeSummary(before, after) {

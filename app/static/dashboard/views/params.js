@@ -25,7 +25,14 @@ export function paramsFields(task, values) {
     const label = `${prop.title || name}${required.has(name) ? " *" : ""}`;
     const value = values && name in values ? values[name] : prop.default;
     let el;
-    if (type === "boolean") {
+    if (Array.isArray(prop.enum) && prop.enum.every((option) => typeof option === "string")) {
+      el = h(
+        "select",
+        { name: `param:${name}`, "data-type": "string" },
+        prop.enum.map((option) => h("option", { value: option, text: option })),
+      );
+      el.value = value === undefined || value === null ? prop.enum[0] : String(value);
+    } else if (type === "boolean") {
       el = h("input", {
         type: "checkbox",
         name: `param:${name}`,
