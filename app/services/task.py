@@ -87,7 +87,9 @@ async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[Jo
             continue
         job.last_status, job.last_run_at = runs[0]
         # As in the job's stats: runs still going are not counted yet.
-        finished = [status for status, _ in runs if status != ExecutionStatus.RUNNING]
+        finished = [
+            status for status, _ in runs if status not in execution_crud.UNFINISHED_STATUSES
+        ]
         if finished:
             successes = sum(status == ExecutionStatus.SUCCESS for status in finished)
             job.success_rate = round(successes / len(finished) * 100, 2)
