@@ -3,8 +3,8 @@ test PostgreSQL database, a scheduler leader and worker processes."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from app.models.task_execution import ExecutionStatus
+from app.tasks.broker import RunMessage
+from app.tasks.taskiq_broker import rabbitmq
 from tests.conftest import wait_until
 from tests.multiprocess.conftest import Node
 from tests.pool.conftest import PoolCluster, needs_postgresql
@@ -54,6 +56,8 @@ def test_runs_spread_over_workers_once_per_slot(pool: PoolCluster, tmp_path: Pat
         return len(done) >= 16 and len({r.runner for r in done}) >= 2
 
     wait_until(spread, timeout=60)
+    shown = {r["runner"] for r in history(leader, "spread_0") if r["status"] == "success"}
+    assert shown and shown <= {w.worker_id for w in workers}
     pool.stop_all()
     rows = pool.rows()
     dispatched = [r for r in rows if r.claim_token is not None]
@@ -69,12 +73,89 @@ def test_runs_spread_over_workers_once_per_slot(pool: PoolCluster, tmp_path: Pat
     assert ExecutionStatus.RUNNING not in {r.status for r in rows}
 
 
-def test_history_shows_the_worker_of_each_run(pool: PoolCluster, tmp_path: Path) -> None:
+def run_now(node: Node, job_id: str) -> None:
+    response = node.request("POST", f"/api/v1/tasks/{job_id}/run")
+    assert response.status_code == 202, response.text
+
+
+def hourly_job(node: Node, job_id: str, params: dict[str, Any], **extra: Any) -> None:
+    """A job that fires only when run now (within the test)."""
+    create_job(node, job_id, params, trigger={"type": "interval", "seconds": 3600}, **extra)
+
+
+def one_row(pool: PoolCluster, job_id: str, *statuses: ExecutionStatus) -> Any:
+    rows = [r for r in pool.rows(job_id=job_id) if r.status in statuses]
+    return rows[0] if rows else None
+
+
+def test_a_killed_workers_run_ends_interrupted_and_the_schedule_goes_on(
+    pool: PoolCluster, tmp_path: Path
+) -> None:
     [leader] = pool.start_leaders()
-    worker = pool.start_worker("w-history")
-    create_job(leader, "shown", {"path": str(tmp_path / "out.txt")})
+    workers = {w.worker_id: w for w in (pool.start_worker("k1"), pool.start_worker("k2"))}
+    hourly_job(leader, "long", {"path": str(tmp_path / "long.txt"), "sleep": 60})
+    run_now(leader, "long")
+    running = wait_until(lambda: one_row(pool, "long", ExecutionStatus.RUNNING), timeout=30)
+    victim = workers[running.runner]
+    survivor = next(w for w in workers.values() if w is not victim)
+    victim.signal(signal.SIGKILL)
+    victim.process.wait(10)
+    create_job(leader, "tick", {"path": str(tmp_path / "tick.txt")})
+
+    # Within the lease (3 s here) and a few seconds of reaping.
+    ended = wait_until(lambda: one_row(pool, "long", ExecutionStatus.INTERRUPTED), timeout=15)
+    assert ended.runner == victim.worker_id
+    assert ended.completed_at is not None
     wait_until(
-        lambda: any(r["status"] == "success" for r in history(leader, "shown")), timeout=30
+        lambda: [r for r in pool.rows(job_id="tick") if r.status == ExecutionStatus.SUCCESS],
+        timeout=20,
     )
-    runs = [r for r in history(leader, "shown") if r["status"] == "success"]
-    assert {r["runner"] for r in runs} == {worker.worker_id}
+    ticks = [r for r in pool.rows(job_id="tick") if r.runner is not None]
+    assert {r.runner for r in ticks} == {survivor.worker_id}
+    assert len(lines(str(tmp_path / "long.txt"))) == 1
+
+
+def test_a_run_past_its_timeout_ends_timeout_and_the_worker_goes_on(
+    pool: PoolCluster, tmp_path: Path
+) -> None:
+    [leader] = pool.start_leaders()
+    worker = pool.start_worker("t1")
+    hourly_job(leader, "slow", {"path": str(tmp_path / "slow.txt"), "sleep": 30}, timeout_seconds=1)
+    hourly_job(leader, "quick", {"path": str(tmp_path / "quick.txt")})
+    run_now(leader, "slow")
+    ended = wait_until(lambda: one_row(pool, "slow", ExecutionStatus.TIMEOUT), timeout=20)
+    assert ended.runner == worker.worker_id
+    assert "1 s" in (ended.error_message or "")
+    run_now(leader, "quick")
+    done = wait_until(lambda: one_row(pool, "quick", ExecutionStatus.SUCCESS), timeout=20)
+    assert done.runner == worker.worker_id
+    assert worker.alive()
+
+
+def test_the_same_message_delivered_twice_runs_once(pool: PoolCluster, tmp_path: Path) -> None:
+    [leader] = pool.start_leaders()
+    workers = [pool.start_worker("d1"), pool.start_worker("d2")]
+    out = tmp_path / "once.txt"
+    hourly_job(leader, "once", {"path": str(out), "sleep": 2})
+    run_now(leader, "once")
+    row = wait_until(
+        lambda: one_row(pool, "once", ExecutionStatus.QUEUED, ExecutionStatus.RUNNING),
+        timeout=20,
+    )
+    message = RunMessage.from_row(row.id, row.message)
+
+    async def publish_twice() -> None:
+        broker = rabbitmq(pool.rabbit.url)
+        await broker.start()
+        try:
+            await broker.publish(message)
+            await broker.publish(message)
+        finally:
+            await broker.stop()
+
+    asyncio.run(publish_twice())
+    wait_until(lambda: one_row(pool, "once", ExecutionStatus.SUCCESS), timeout=20)
+    dropped = "pool_duplicate_deliveries_dropped_total"
+    wait_until(lambda: sum(w.metric(dropped) for w in workers) >= 2, timeout=20)
+    assert len(pool.rows(job_id="once")) == 1
+    assert len(lines(str(out))) == 1
