@@ -126,6 +126,13 @@ class RabbitNode:
         )
         return completed.stdout
 
+    def queue_length(self, queue: str) -> int:
+        for line in self.ctl("list_queues", "-q", "name", "messages").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == queue:
+                return int(parts[1])
+        return 0
+
     def stop(self) -> None:
         self.kill()
         # The node's own epmd (a daemon outside its process group).
@@ -186,7 +193,11 @@ class PoolCluster:
         return self.cluster.env(**{**POOL_ENV, "BROKER_URL": self.rabbit.url, **extra})
 
     def start_leaders(self, count: int = 1, **extra: str) -> list[Node]:
-        return self.cluster.start(count, **{**POOL_ENV, "BROKER_URL": self.rabbit.url, **extra})
+        """Scheduler candidates (API processes with their candidate thread), once one of
+        them leads."""
+        nodes = self.cluster.start(count, **{**POOL_ENV, "BROKER_URL": self.rabbit.url, **extra})
+        self.cluster.leader()
+        return nodes
 
     def start_worker(self, worker_id: str, *, wait: bool = True, **extra: str) -> WorkerProcess:
         log = self.tmp / f"worker-{worker_id}.log"

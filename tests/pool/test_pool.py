@@ -83,6 +83,12 @@ def hourly_job(node: Node, job_id: str, params: dict[str, Any], **extra: Any) ->
     create_job(node, job_id, params, trigger={"type": "interval", "seconds": 3600}, **extra)
 
 
+def claimed(rows: list[Any]) -> list[Any]:
+    """The rows a worker claimed (skipped and coalesced fires are recorded by the leader,
+    with its own id as runner)."""
+    return [r for r in rows if r.claim_token is not None and r.runner is not None]
+
+
 def one_row(pool: PoolCluster, job_id: str, *statuses: ExecutionStatus) -> Any:
     rows = [r for r in pool.rows(job_id=job_id) if r.status in statuses]
     return rows[0] if rows else None
@@ -110,7 +116,7 @@ def test_a_killed_workers_run_ends_interrupted_and_the_schedule_goes_on(
         lambda: [r for r in pool.rows(job_id="tick") if r.status == ExecutionStatus.SUCCESS],
         timeout=20,
     )
-    ticks = [r for r in pool.rows(job_id="tick") if r.runner is not None]
+    ticks = claimed(pool.rows(job_id="tick"))
     assert {r.runner for r in ticks} == {survivor.worker_id}
     assert len(lines(str(tmp_path / "long.txt"))) == 1
 
@@ -159,3 +165,127 @@ def test_the_same_message_delivered_twice_runs_once(pool: PoolCluster, tmp_path:
     wait_until(lambda: sum(w.metric(dropped) for w in workers) >= 2, timeout=20)
     assert len(pool.rows(job_id="once")) == 1
     assert len(lines(str(out))) == 1
+
+
+def test_broker_killed_and_restarted_everyone_recovers(pool: PoolCluster, tmp_path: Path) -> None:
+    [leader] = pool.start_leaders()
+    pool.start_worker("b1")
+    pool.start_worker("b2")
+    out = tmp_path / "ticks.txt"
+    create_job(leader, "through", {"path": str(out)}, misfire_grace_time=30)
+    wait_until(lambda: one_row(pool, "through", ExecutionStatus.SUCCESS), timeout=30)
+    pool.rabbit.kill()
+    wait_until(lambda: one_row(pool, "through", ExecutionStatus.QUEUED), timeout=20)
+    pool.rabbit.start()
+    restarted = max(r.id for r in pool.rows())
+    wait_until(
+        lambda: len([r for r in claimed(pool.rows(job_id="through")) if r.id > restarted]) >= 3,
+        timeout=60,
+    )
+    # Every row queued while the broker was down ends: run once, or missed.
+    wait_until(
+        lambda: all(
+            r.status not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+            for r in pool.rows(job_id="through")
+            if r.id <= restarted
+        ),
+        timeout=45,
+    )
+    pool.stop_all()
+    rows = pool.rows(job_id="through")
+    assert len(lines(str(out))) == len(claimed(rows))
+    # (Fires while one was queued were skipped: one instance at a time.)
+    assert {r.status for r in rows if r.id <= restarted and r.claim_token} <= {
+        ExecutionStatus.SUCCESS,
+        ExecutionStatus.MISSED,
+    }
+
+
+def test_a_purged_queue_is_published_again(pool: PoolCluster, tmp_path: Path) -> None:
+    [leader] = pool.start_leaders()
+    hourly_job(leader, "purged", {"path": str(tmp_path / "purged.txt")})
+    # No worker yet: the message waits in the queue, and is purged there.
+    run_now(leader, "purged")
+    wait_until(lambda: one_row(pool, "purged", ExecutionStatus.QUEUED), timeout=20)
+    wait_until(lambda: pool.rabbit.queue_length("reddit_bot.io") >= 1, timeout=20)
+    pool.rabbit.ctl("purge_queue", "reddit_bot.io")
+    worker = pool.start_worker("p1")
+    done = wait_until(lambda: one_row(pool, "purged", ExecutionStatus.SUCCESS), timeout=30)
+    assert done.runner == worker.worker_id
+
+
+def test_leader_killed_while_runs_are_on_workers(pool: PoolCluster, tmp_path: Path) -> None:
+    first, second = pool.start_leaders(2)
+    pool.start_worker("l1")
+    pool.start_worker("l2")
+    leader = pool.cluster.leader()
+    out = tmp_path / "long.txt"
+    # Fires every second; each run takes 4 s, one at a time.
+    create_job(leader, "steady", {"path": str(out), "sleep": 4})
+    running = wait_until(lambda: one_row(pool, "steady", ExecutionStatus.RUNNING), timeout=30)
+    leader.process.kill()
+    leader.process.wait(10)
+    done = wait_until(
+        lambda: [
+            r
+            for r in pool.rows(job_id="steady")
+            if r.id == running.id and r.status == ExecutionStatus.SUCCESS
+        ],
+        timeout=30,
+    )
+    assert done
+    survivor = second if leader is first else first
+    assert pool.cluster.leader().pid == survivor.pid
+    wait_until(
+        lambda: (
+            len([r for r in pool.rows(job_id="steady") if r.status == ExecutionStatus.SUCCESS]) >= 2
+        ),
+        timeout=40,
+    )
+    pool.stop_all()
+    runs = sorted(
+        (r for r in claimed(pool.rows(job_id="steady")) if r.completed_at),
+        key=lambda r: r.started_at,
+    )
+    # Never two instances at once: each run started after the one before it ended.
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert before.completed_at is not None
+        assert after.started_at >= before.completed_at
+    assert len(lines(str(out))) == len(claimed(pool.rows(job_id="steady")))
+
+
+def test_sigterm_drains_then_interrupts(pool: PoolCluster, tmp_path: Path) -> None:
+    [leader] = pool.start_leaders()
+    worker = pool.start_worker("s1")
+    hourly_job(leader, "short", {"path": str(tmp_path / "short.txt"), "sleep": 1})
+    hourly_job(leader, "endless", {"path": str(tmp_path / "endless.txt"), "sleep": 120})
+    run_now(leader, "short")
+    run_now(leader, "endless")
+    wait_until(
+        lambda: (
+            one_row(pool, "short", ExecutionStatus.RUNNING)
+            and one_row(pool, "endless", ExecutionStatus.RUNNING)
+        ),
+        timeout=20,
+    )
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(30) == 0
+    assert one_row(pool, "short", ExecutionStatus.SUCCESS)
+    interrupted = one_row(pool, "endless", ExecutionStatus.INTERRUPTED)
+    assert interrupted is not None
+    assert "did not finish within 3 s" in interrupted.error_message
+
+
+def test_broker_unreachable_at_start(pool: PoolCluster, tmp_path: Path) -> None:
+    pool.rabbit.kill()
+    [leader] = pool.start_leaders()
+    worker = pool.start_worker("u1", wait=False)
+    wait_until(lambda: "broker unreachable" in worker.log.read_text(), timeout=30)
+    wait_until(lambda: "broker unreachable" in leader.log.read_text(), timeout=30)
+    assert worker.alive()
+    assert leader.request("GET", "/health").status_code == 200
+    hourly_job(leader, "later", {"path": str(tmp_path / "later.txt")})
+    run_now(leader, "later")
+    pool.rabbit.start()
+    done = wait_until(lambda: one_row(pool, "later", ExecutionStatus.SUCCESS), timeout=45)
+    assert done.runner == worker.worker_id
