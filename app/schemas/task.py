@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
 from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
+from app.schemas.worker import WorkerInfo
 from app.tasks.trigger_specs import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
@@ -191,6 +192,8 @@ class SystemStats(BaseModel):
     # The oldest runs in progress (at most RUNNING_SHOWN of them).
     running_now: list[RunningExecution] = Field(default_factory=list)
     last_24h: dict[str, int]
+    # Worker processes of the broker executor (none with EXECUTOR=local).
+    workers: list[WorkerInfo] = Field(default_factory=list)
 
 
 class TaskInfo(BaseModel):

@@ -28,6 +28,7 @@ from app.schemas.task import (
     TriggerPreviewResponse,
 )
 from app.services import audit as audit_service
+from app.services import worker as worker_service
 from app.services.auth import Principal
 from app.tasks import commands, humanize, specs, stored_triggers, trigger_specs, triggers
 from app.tasks.client import SchedulerClient
@@ -274,4 +275,5 @@ async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats
         running_executions=len(running),
         running_now=[RunningExecution.model_validate(r) for r in running[:RUNNING_SHOWN]],
         last_24h=await execution_crud.status_counts_since(db, since),
+        workers=await worker_service.list_workers(db, client.settings),
     )

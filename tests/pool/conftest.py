@@ -4,6 +4,7 @@ process group of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -216,6 +217,15 @@ class PoolCluster:
             wait_until(lambda: "serving" in log.read_text(), timeout=60, process=process)
         return worker
 
+    def start_workers(self, *worker_ids: str) -> list[WorkerProcess]:
+        """Several workers started side by side, once all of them serve."""
+        workers = [self.start_worker(worker_id, wait=False) for worker_id in worker_ids]
+        for worker in workers:
+            wait_until(
+                lambda w=worker: "serving" in w.log.read_text(), timeout=60, process=worker.process
+            )
+        return workers
+
     def rows(self, **where: Any) -> list[TaskExecution]:
         engine = create_engine(self.cluster.settings.sync_database_url)
         query = select(TaskExecution).order_by(TaskExecution.id)
@@ -252,7 +262,5 @@ def pool(
     # Messages a test left behind must not reach the next test's workers.
     if port_open(rabbit.amqp_port):
         for queue in ("reddit_bot.io", "reddit_bot.cpu"):
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 rabbit.ctl("purge_queue", queue)
-            except subprocess.CalledProcessError:
-                pass

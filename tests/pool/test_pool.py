@@ -4,6 +4,7 @@ test PostgreSQL database, a scheduler leader and worker processes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from collections import Counter
 from pathlib import Path
@@ -46,7 +47,7 @@ def history(node: Node, job_id: str) -> list[dict[str, Any]]:
 
 def test_runs_spread_over_workers_once_per_slot(pool: PoolCluster, tmp_path: Path) -> None:
     [leader] = pool.start_leaders()
-    workers = [pool.start_worker("w1"), pool.start_worker("w2")]
+    workers = pool.start_workers("w1", "w2")
     out = tmp_path / "runs.txt"
     for i in range(4):
         create_job(leader, f"spread_{i}", {"path": str(out), "sleep": 0.3})
@@ -57,7 +58,14 @@ def test_runs_spread_over_workers_once_per_slot(pool: PoolCluster, tmp_path: Pat
 
     wait_until(spread, timeout=60)
     shown = {r["runner"] for r in history(leader, "spread_0") if r["status"] == "success"}
-    assert shown and shown <= {w.worker_id for w in workers}
+    assert shown
+    assert shown <= {w.worker_id for w in workers}
+    health = leader.request("GET", "/health").json()
+    assert health["executor"] == "broker"
+    assert {w["id"]: w["alive"] for w in health["workers"]} == {"w1": True, "w2": True}
+    stats = leader.request("GET", "/api/v1/tasks/system/stats").json()
+    assert {w["id"] for w in stats["workers"]} == {"w1", "w2"}
+    assert all(w["host"] and w["last_heartbeat"] for w in stats["workers"])
     pool.stop_all()
     rows = pool.rows()
     dispatched = [r for r in rows if r.claim_token is not None]
@@ -98,7 +106,7 @@ def test_a_killed_workers_run_ends_interrupted_and_the_schedule_goes_on(
     pool: PoolCluster, tmp_path: Path
 ) -> None:
     [leader] = pool.start_leaders()
-    workers = {w.worker_id: w for w in (pool.start_worker("k1"), pool.start_worker("k2"))}
+    workers = {w.worker_id: w for w in pool.start_workers("k1", "k2")}
     hourly_job(leader, "long", {"path": str(tmp_path / "long.txt"), "sleep": 60})
     run_now(leader, "long")
     running = wait_until(lambda: one_row(pool, "long", ExecutionStatus.RUNNING), timeout=30)
@@ -112,6 +120,8 @@ def test_a_killed_workers_run_ends_interrupted_and_the_schedule_goes_on(
     ended = wait_until(lambda: one_row(pool, "long", ExecutionStatus.INTERRUPTED), timeout=15)
     assert ended.runner == victim.worker_id
     assert ended.completed_at is not None
+    alive = {w["id"]: w["alive"] for w in leader.request("GET", "/health").json()["workers"]}
+    assert alive == {victim.worker_id: False, survivor.worker_id: True}
     wait_until(
         lambda: [r for r in pool.rows(job_id="tick") if r.status == ExecutionStatus.SUCCESS],
         timeout=20,
@@ -140,7 +150,7 @@ def test_a_run_past_its_timeout_ends_timeout_and_the_worker_goes_on(
 
 def test_the_same_message_delivered_twice_runs_once(pool: PoolCluster, tmp_path: Path) -> None:
     [leader] = pool.start_leaders()
-    workers = [pool.start_worker("d1"), pool.start_worker("d2")]
+    workers = pool.start_workers("d1", "d2")
     out = tmp_path / "once.txt"
     hourly_job(leader, "once", {"path": str(out), "sleep": 2})
     run_now(leader, "once")
@@ -169,8 +179,7 @@ def test_the_same_message_delivered_twice_runs_once(pool: PoolCluster, tmp_path:
 
 def test_broker_killed_and_restarted_everyone_recovers(pool: PoolCluster, tmp_path: Path) -> None:
     [leader] = pool.start_leaders()
-    pool.start_worker("b1")
-    pool.start_worker("b2")
+    pool.start_workers("b1", "b2")
     out = tmp_path / "ticks.txt"
     create_job(leader, "through", {"path": str(out)}, misfire_grace_time=30)
     wait_until(lambda: one_row(pool, "through", ExecutionStatus.SUCCESS), timeout=30)
@@ -216,8 +225,7 @@ def test_a_purged_queue_is_published_again(pool: PoolCluster, tmp_path: Path) ->
 
 def test_leader_killed_while_runs_are_on_workers(pool: PoolCluster, tmp_path: Path) -> None:
     first, second = pool.start_leaders(2)
-    pool.start_worker("l1")
-    pool.start_worker("l2")
+    pool.start_workers("l1", "l2")
     leader = pool.cluster.leader()
     out = tmp_path / "long.txt"
     # Fires every second; each run takes 4 s, one at a time.
@@ -248,7 +256,7 @@ def test_leader_killed_while_runs_are_on_workers(pool: PoolCluster, tmp_path: Pa
         key=lambda r: r.started_at,
     )
     # Never two instances at once: each run started after the one before it ended.
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert before.completed_at is not None
         assert after.started_at >= before.completed_at
     assert len(lines(str(out))) == len(claimed(pool.rows(job_id="steady")))
