@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 
 cli = typer.Typer(help="reddit-bot-backend", no_args_is_help=True)
 
@@ -20,6 +20,19 @@ def configure_logging() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def load_settings() -> Settings:
+    """The settings, or a refusal naming the setting that is wrong (no traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            typer.echo(f"invalid setting {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -46,7 +59,7 @@ def serve(
     from app.db.migrate import upgrade
 
     configure_logging()
-    settings = get_settings()
+    settings = load_settings()
     if not no_migrate:
         upgrade(settings.sync_database_url)
     uvicorn.run(
@@ -67,7 +80,7 @@ def scheduler() -> None:
     from app.tasks.candidate import SchedulerCandidate
 
     configure_logging()
-    settings = get_settings()
+    settings = load_settings()
     upgrade(settings.sync_database_url)
     service = SchedulerCandidate(settings)
 
@@ -103,7 +116,7 @@ def worker(
     from app.tasks.registry import TASK_KINDS
 
     configure_logging()
-    settings = get_settings()
+    settings = load_settings()
     if settings.EXECUTOR != "broker":
         typer.echo("reddit-bot worker needs EXECUTOR=broker (and BROKER_URL)", err=True)
         raise typer.Exit(2)
