@@ -91,6 +91,13 @@ def hourly_job(node: Node, job_id: str, params: dict[str, Any], **extra: Any) ->
     create_job(node, job_id, params, trigger={"type": "interval", "seconds": 3600}, **extra)
 
 
+def metric(node: Node, series: str) -> float:
+    for line in node.request("GET", "/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def claimed(rows: list[Any]) -> list[Any]:
     """The rows a worker claimed (skipped and coalesced fires are recorded by the leader,
     with its own id as runner)."""
@@ -129,6 +136,39 @@ def test_a_killed_workers_run_ends_interrupted_and_the_schedule_goes_on(
     ticks = claimed(pool.rows(job_id="tick"))
     assert {r.runner for r in ticks} == {survivor.worker_id}
     assert len(lines(str(tmp_path / "long.txt"))) == 1
+    assert metric(leader, 'pool_reaped_runs_total{reason="interrupted"}') == 1
+    wait_until(lambda: metric(leader, "pool_workers_alive") == 1, timeout=10)
+
+
+def test_a_run_that_ignores_its_timeout_is_ended_by_the_leader(
+    pool: PoolCluster, tmp_path: Path
+) -> None:
+    [leader] = pool.start_leaders()
+    worker = pool.start_worker("st1")
+    response = leader.request(
+        "POST",
+        "/api/v1/tasks",
+        json={
+            "id": "stubborn",
+            "task": "test_stubborn",
+            "params": {"seconds": 8},
+            "trigger": {"type": "interval", "seconds": 3600},
+            "timeout_seconds": 1,
+        },
+    )
+    assert response.status_code == 201, response.text
+    hourly_job(leader, "after", {"path": str(tmp_path / "after.txt")})
+    run_now(leader, "stubborn")
+    ended = wait_until(lambda: one_row(pool, "stubborn", ExecutionStatus.TIMEOUT), timeout=20)
+    assert "did not end it" in (ended.error_message or "")
+    assert metric(leader, 'pool_reaped_runs_total{reason="timeout"}') == 1
+    # The body's own outcome, once it returns, is fenced off: the row stays `timeout`.
+    wait_until(lambda: "outcome success not written" in worker.log.read_text(), timeout=20)
+    [row] = pool.rows(job_id="stubborn")
+    assert row.status == ExecutionStatus.TIMEOUT
+    run_now(leader, "after")
+    done = wait_until(lambda: one_row(pool, "after", ExecutionStatus.SUCCESS), timeout=20)
+    assert done.runner == worker.worker_id
 
 
 def test_a_run_past_its_timeout_ends_timeout_and_the_worker_goes_on(

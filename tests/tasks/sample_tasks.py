@@ -51,3 +51,16 @@ def lines(path: str) -> list[list[str]]:
             return [line.split() for line in f if line.strip()]
     except FileNotFoundError:
         return []
+
+
+@registry.task("test_stubborn", "Sleep through every cancellation (tests)", SleepParams)
+async def stubborn(ctx: TaskContext, params: SleepParams) -> dict[str, Any]:
+    """A run that does not end when its timeout cancels it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + params.seconds
+    while loop.time() < end:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass
+    return {"slept": params.seconds}

@@ -357,9 +357,7 @@ async def test_fire_times_coalesced_after_downtime_are_recorded_as_missed(
     # A stall of the loaded machine after the restart may coalesce later slots into a
     # later run too; the outage's slots are the ones merged into the first run after it.
     merged = [
-        m
-        for m in missed
-        if datetime.fromisoformat(m["error_message"].rsplit(" ", 1)[-1]) == ran_at
+        m for m in missed if datetime.fromisoformat(m["error_message"].rsplit(" ", 1)[-1]) == ran_at
     ]
     assert len(merged) >= 2
     assert all(datetime.fromisoformat(m["scheduled_at"]) < ran_at for m in merged)
