@@ -4,6 +4,7 @@ the scheduler processes those tests start)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -59,8 +60,6 @@ async def stubborn(ctx: TaskContext, params: SleepParams) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     end = loop.time() + params.seconds
     while loop.time() < end:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(0.05)
-        except asyncio.CancelledError:
-            pass
     return {"slept": params.seconds}
