@@ -214,17 +214,19 @@ class PoolCluster:
         worker = WorkerProcess(worker_id, process, log, metrics_port)
         self.workers.append(worker)
         if wait:
-            wait_until(lambda: "serving" in log.read_text(), timeout=60, process=process)
+            self._wait_serving(worker)
         return worker
 
     def start_workers(self, *worker_ids: str) -> list[WorkerProcess]:
         """Several workers started side by side, once all of them serve."""
         workers = [self.start_worker(worker_id, wait=False) for worker_id in worker_ids]
         for worker in workers:
-            wait_until(
-                lambda w=worker: "serving" in w.log.read_text(), timeout=60, process=worker.process
-            )
+            self._wait_serving(worker)
         return workers
+
+    @staticmethod
+    def _wait_serving(worker: WorkerProcess) -> None:
+        wait_until(lambda: "serving" in worker.log.read_text(), timeout=60, process=worker.process)
 
     def rows(self, **where: Any) -> list[TaskExecution]:
         engine = create_engine(self.cluster.settings.sync_database_url)

@@ -351,7 +351,8 @@ async def test_fire_times_coalesced_after_downtime_are_recorded_as_missed(
 
         rows = await wait_for(first_run, timeout=10)
     missed = [r for r in rows if r["status"] == "missed"]
-    assert missed and all("Coalesced" in r["error_message"] for r in missed)
+    assert missed
+    assert all("Coalesced" in r["error_message"] for r in missed)
     ran = min(ran_after_restart(rows), key=lambda r: str(r["scheduled_at"]))
     ran_at = datetime.fromisoformat(ran["scheduled_at"])
     # A stall of the loaded machine after the restart may coalesce later slots into a
