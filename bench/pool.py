@@ -129,7 +129,7 @@ def _wait_final(url: str, prefix: str, expected: int, sizes: Sizes, due: float) 
         if final >= expected or time.time() > deadline:
             return rows
         if final != last:
-            last, last_change = final, time.time()
+            last, last_change = final, max(time.time(), due)
         if time.time() - last_change > max(sizes.stall_s, 10.0):
             return rows
         time.sleep(0.5)
