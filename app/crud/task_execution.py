@@ -170,6 +170,7 @@ def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
         func.count(case((success, 1))).label("successful"),
         func.count(case((failure, 1))).label("failed"),
         func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
+        func.count(case((TaskExecution.status == ExecutionStatus.QUEUED, 1))).label("queued"),
         func.avg(case((success, TaskExecution.duration_seconds))).label("avg_duration"),
         func.max(case((success, TaskExecution.started_at))).label("last_success"),
         func.max(case((failure, TaskExecution.started_at))).label("last_failure"),

@@ -155,6 +155,8 @@ class JobStatsResponse(BaseModel):
     successful_runs: int
     failed_runs: int
     running_runs: int = 0
+    # Waiting for a worker (broker executor); like running ones, not in the success rate.
+    queued_runs: int = 0
     success_rate: float
     avg_duration_seconds: float
     p95_duration_seconds: float | None = None

@@ -261,6 +261,15 @@ def test_a_purged_queue_is_published_again(pool: PoolCluster, tmp_path: Path) ->
     worker = pool.start_worker("p1")
     done = wait_until(lambda: one_row(pool, "purged", ExecutionStatus.SUCCESS), timeout=30)
     assert done.runner == worker.worker_id
+    # With no worker, a second run waits queued: not finished, so not in the success rate.
+    worker.signal(signal.SIGTERM)
+    worker.process.wait(30)
+    run_now(leader, "purged")
+    wait_until(lambda: one_row(pool, "purged", ExecutionStatus.QUEUED), timeout=20)
+    stats = leader.request("GET", "/api/v1/tasks/purged/stats").json()
+    assert stats["total_runs"] == 2
+    assert stats["queued_runs"] == 1
+    assert stats["success_rate"] == 100.0
 
 
 def test_leader_killed_while_runs_are_on_workers(pool: PoolCluster, tmp_path: Path) -> None:
