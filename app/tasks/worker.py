@@ -72,8 +72,10 @@ class PoolWorker:
 
     async def run(self) -> None:
         heartbeat: asyncio.Task[None] | None = None
+        registered = False
         try:
             await self._register()
+            registered = True
             heartbeat = asyncio.create_task(self._heartbeat_loop())
             if not await self._connect():
                 return
@@ -94,7 +96,8 @@ class PoolWorker:
                     await heartbeat
             with contextlib.suppress(Exception):
                 await self.broker.stop()
-            await self._deregister()
+            if registered:
+                await self._deregister()
             await self.database.dispose()
             logger.info("worker %s stopped", self.worker_id)
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.models.task_execution import TaskExecution
+from app.models.worker import Worker
 from tests.conftest import BACKEND, free_port, wait_until
 from tests.multiprocess.conftest import ROOT, Cluster, Node
 
@@ -235,6 +236,13 @@ class PoolCluster:
             query = query.where(getattr(TaskExecution, column) == value)
         with Session(engine) as db:
             rows = list(db.scalars(query))
+        engine.dispose()
+        return rows
+
+    def workers_rows(self) -> list[Worker]:
+        engine = create_engine(self.cluster.settings.sync_database_url)
+        with Session(engine) as db:
+            rows = list(db.scalars(select(Worker).order_by(Worker.id)))
         engine.dispose()
         return rows
 

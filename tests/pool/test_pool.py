@@ -346,3 +346,14 @@ def test_broker_unreachable_at_start(pool: PoolCluster, tmp_path: Path) -> None:
     pool.rabbit.start()
     done = wait_until(lambda: one_row(pool, "later", ExecutionStatus.SUCCESS), timeout=45)
     assert done.runner == worker.worker_id
+
+
+def test_a_second_worker_with_an_id_in_use_is_refused(pool: PoolCluster) -> None:
+    first = pool.start_worker("same")
+    second = pool.start_worker("same", wait=False)
+    assert second.process.wait(60) == 1
+    assert "worker id 'same' is in use" in second.log.read_text()
+    assert first.alive()
+    [row] = pool.workers_rows()
+    assert row.stopped_at is None
+    assert row.pid == first.pid
