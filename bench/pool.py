@@ -225,7 +225,8 @@ def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -
 
 
 def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
-    due = time.time() + max(3.0, sizes.pool_sleep_runs / 40 + 2)
+    # Created through the API, one after another: about 40 a second, less when busy.
+    due = time.time() + 5.0 + sizes.pool_sleep_runs / 10
     batch = JobBatch(prefix=f"psleep{tag}_", count=sizes.pool_sleep_runs, first_fire=due)
     for i in range(batch.count):
         response = pool.proc.post(

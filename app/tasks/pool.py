@@ -3,8 +3,9 @@
 - `run` publishes a run's queued row (already committed by the run path) and waits
   until the row is final, so APScheduler's instance limit, metrics and alerts see the
   run end on the leader as they do with local runs.
-- Completion arrives through the database: workers `pg_notify` when they write an
-  outcome, and a short poll catches what a lost notification missed.
+- Completion arrives through the database: workers `pg_notify` the run's id when they
+  write an outcome (read at once), and a poll every `tend_seconds` catches what a lost
+  notification missed.
 - `_tend` (every few hundred milliseconds) reaps runs of dead workers (`interrupted`),
   runs past their timeout (`timeout`; their worker cancels them) and queued runs past
   their deadline (`missed`), and publishes again rows queued too long: the row is the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from app.core import metrics
@@ -41,6 +43,8 @@ class Pool:
         self.broker = broker
         self.connected = False
         self._waiting: dict[int, asyncio.Future[TaskExecution]] = {}
+        # Runs workers said they ended (notifications), to read before the next poll.
+        self._notified: set[int] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listen_engine = create_engine_for(database.url, pool=False)
@@ -122,7 +126,7 @@ class Pool:
                 async with self._listen_engine.connect() as conn:
                     raw = await conn.get_raw_connection()
                     await raw.driver_connection.add_listener(  # type: ignore[union-attr]
-                        execution_crud.NOTIFY_DONE_CHANNEL, lambda *_: self._wake.set()
+                        execution_crud.NOTIFY_DONE_CHANNEL, self._on_notify
                     )
                     while True:
                         await asyncio.sleep(5)
@@ -133,17 +137,49 @@ class Pool:
                 logger.warning("listening for run outcomes failed (%s); polling meanwhile", exc)
                 await asyncio.sleep(BROKER_RETRY_SECONDS)
 
+    def _on_notify(self, *args: Any) -> None:
+        payload = str(args[-1]) if args else ""
+        for part in payload.split(","):
+            if part.isdigit():
+                self._notified.add(int(part))
+        self._wake.set()
+
     async def _tend_loop(self) -> None:
+        """Outcomes a notification announced are read at once; everything else (the
+        poll of every run waited for, reaping, re-publishing) every `tend_seconds`."""
+        loop = asyncio.get_running_loop()
+        next_tend = 0.0
         while True:
             try:
-                await self._tend()
+                if loop.time() >= next_tend:
+                    next_tend = loop.time() + self.tend_seconds
+                    self._notified.clear()
+                    await self._tend()
+                elif self._notified:
+                    notified, self._notified = self._notified, set()
+                    await self._collect([i for i in notified if i in self._waiting])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.warning("tending the worker pool failed: %s", exc)
             self._wake.clear()
+            if self._notified:
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tend_seconds)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tend - loop.time()))
+
+    async def _collect(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self.database.transaction() as db:
+            finished = await execution_crud.finished_among(db, ids)
+        self._resolve(finished)
+
+    def _resolve(self, finished: Sequence[TaskExecution]) -> None:
+        for row in finished:
+            future = self._waiting.get(row.id)
+            if future is not None and not future.done():
+                future.set_result(row)
 
     async def _tend(self) -> None:
         lease = self.settings.WORKER_LEASE_SECONDS
@@ -169,10 +205,7 @@ class Pool:
                 logger.warning("reaped %d run(s) as %s: %s", len(ids), reason, ids)
             metrics.pool_reaped(reason, len(ids))
         metrics.pool_state(depth, sum(alive for _, alive in workers))
-        for row in finished:
-            future = self._waiting.get(row.id)
-            if future is not None and not future.done():
-                future.set_result(row)
+        self._resolve(finished)
         for execution_id, body in republish:
             message = _message(execution_id, body)
             if message is not None:
