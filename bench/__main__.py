@@ -9,7 +9,8 @@ status is 1 when a benchmark could not run for a contender.
 `ours` runs on PostgreSQL in the production layout (an API process and a scheduler
 process) and on SQLite as one `reddit-bot serve` process; `BENCH_OURS_LAYOUT=split` or
 `single` runs it that way on both. The layouts are recorded in the results
-(`ours_layout`, and in every entry's params).
+(`ours_layout`, and in every entry's params). On PostgreSQL the worker pool's
+benchmarks (`bench/pool.py`) follow, the broker executor beside the local one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report
+from bench import pool as pool_bench
 from bench.contenders import LAYOUT_ENV, ours_layout
 from bench.db import Backend, SQLiteFiles, log, postgres_backend
 from bench.sizes import FULL, QUICK
@@ -93,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server_started = backend.server_started()
             found = Suite(backend, sizes, workdir).run().entries()
+            if backend.name == "postgresql":
+                # The worker pool needs PostgreSQL.
+                found += pool_bench.run(backend, sizes, workdir / backend.name)
             if backend.server_started() != server_started:
                 warnings.append(f"the {backend.name} server restarted during its benchmarks")
             return found

@@ -5,6 +5,7 @@ function the CLI runs), with the bench's no-op task registered and its start tim
 the split layout (`bench.contenders.ours_layout`) it runs with SCHEDULER_ENABLED=false
 beside an `ours-scheduler` process, `reddit-bot scheduler` (PORT is only a name there:
 it serves no HTTP).
+`ours-worker` is `reddit-bot worker` for the worker pool benchmarks (`bench/pool.py`).
 `design` and `limit` are the baselines in `bench/design.py` and `bench/limit.py`, served
 by uvicorn with the same options and logging.
 """
@@ -25,6 +26,13 @@ def main(argv: list[str]) -> None:
 
         install_ours()
         scheduler()
+        return
+    if kind == "ours-worker":
+        # `reddit-bot worker` (EXECUTOR=broker), its id named after PORT.
+        import bench.tasks
+        from app.cli import worker
+
+        worker(worker_id=f"bench-worker-{port}", queues="io,cpu", metrics_port=0)
         return
     if kind == "ours":
         import bench.tasks  # noqa: F401

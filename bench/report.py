@@ -138,6 +138,23 @@ FIGURES = {
     "retention_1m": ("seconds", "peak_mem_mb"),
     "startup_10k": ("seconds", "moved"),
     "throughput": ("per_second",),
+    "pool_fire": (
+        "broker_p50_ms",
+        "broker_p99_ms",
+        "broker_recorded",
+        "local_p50_ms",
+        "local_p99_ms",
+        "local_recorded",
+        "expected",
+    ),
+    "pool_scaling": (
+        "per_second_1",
+        "per_second_2",
+        "per_second_3",
+        "ratio_3_to_1",
+        "local_per_second",
+    ),
+    "pool_publish": ("broker_per_second", "local_per_second"),
     "memory": (
         "idle_rss_mb",
         "rss_100k_jobs_mb",

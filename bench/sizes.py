@@ -29,6 +29,14 @@ class Sizes:
     # import_10k; create_under_load (beside fire_jobs firing as in fire_lateness)
     import_jobs: int
     create_rate_per_second: float
+    # the worker pool (bench/pool.py, PostgreSQL only)
+    pool_fire_jobs: int
+    pool_fire_interval_s: float
+    pool_fire_duration_s: float
+    pool_sleep_runs: int
+    pool_sleep_concurrency: int
+    pool_publish_runs: int
+    pool_lead_s: float
     # pauses, and bounds so a slow contender cannot stall the run
     settle_s: float
     stall_s: float
@@ -55,6 +63,13 @@ FULL = Sizes(
     throughput_jobs=5000,
     import_jobs=10_000,
     create_rate_per_second=5.0,
+    pool_fire_jobs=10_000,
+    pool_fire_interval_s=10.0,
+    pool_fire_duration_s=60.0,
+    pool_sleep_runs=120,
+    pool_sleep_concurrency=10,
+    pool_publish_runs=5000,
+    pool_lead_s=40.0,
     settle_s=3.0,
     stall_s=10.0,
     slow_budget_s=60.0,
@@ -77,6 +92,13 @@ QUICK = Sizes(
     throughput_jobs=200,
     import_jobs=200,
     create_rate_per_second=2.0,
+    pool_fire_jobs=40,
+    pool_fire_interval_s=2.0,
+    pool_fire_duration_s=4.0,
+    pool_sleep_runs=10,
+    pool_sleep_concurrency=5,
+    pool_publish_runs=100,
+    pool_lead_s=15.0,
     settle_s=1.0,
     stall_s=2.0,
     slow_budget_s=5.0,

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -82,6 +82,22 @@ class Settings(BaseSettings):
     # The hosts the `http_request` task may call: `host` (any port) or `host:port`,
     # comma-separated in the environment. Empty: it may call none.
     HTTP_TASK_ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Where runs happen: `local` on the scheduler leader's event loop, `broker` on
+    # `reddit-bot worker` processes reached through RabbitMQ (PostgreSQL only).
+    EXECUTOR: Literal["local", "broker"] = "local"
+    BROKER_URL: str | None = None
+    # A run queued this long without a worker claiming it is published again.
+    BROKER_REPUBLISH_SECONDS: float = Field(default=30.0, gt=0)
+    # A queued run of a job without a misfire grace time is missed after this long.
+    BROKER_QUEUE_DEADLINE_SECONDS: float = Field(default=600.0, gt=0)
+    # Runs one worker process runs at once.
+    WORKER_CONCURRENCY: int = Field(default=20, ge=1, le=1000)
+    # A worker whose heartbeat is older than this is dead: its runs end interrupted.
+    WORKER_LEASE_SECONDS: float = Field(default=10.0, gt=0)
+    WORKER_HEARTBEAT_SECONDS: float = Field(default=2.0, gt=0)
+    # On SIGTERM running runs get this long to finish, then end interrupted.
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(default=10.0, ge=0)
 
     # Each URL gets a JSON POST when a run fails, times out or is missed, and when a job
     # has failed ALERT_CONSECUTIVE_FAILURES times in a row (0 turns that alert off).
@@ -189,6 +205,23 @@ class Settings(BaseSettings):
         if value in PUBLISHED_SECRET_KEYS:
             raise ValueError("this key is published; generate your own")
         return value
+
+    @model_validator(mode="after")
+    def _broker_needs_postgresql(self) -> Settings:
+        if self.EXECUTOR == "broker":
+            if self.is_sqlite:
+                raise ValueError(
+                    "EXECUTOR=broker needs PostgreSQL (DATABASE_URL=postgresql+asyncpg://...): "
+                    "workers on other hosts cannot share a SQLite file; use EXECUTOR=local"
+                )
+            if not self.BROKER_URL:
+                raise ValueError(
+                    "EXECUTOR=broker needs BROKER_URL, for example "
+                    "amqp://guest:guest@127.0.0.1:5672/"
+                )
+        if self.WORKER_HEARTBEAT_SECONDS >= self.WORKER_LEASE_SECONDS:
+            raise ValueError("WORKER_HEARTBEAT_SECONDS must be shorter than WORKER_LEASE_SECONDS")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

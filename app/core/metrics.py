@@ -109,3 +109,44 @@ def observe_outcome(job_id: str, status: str, at: datetime) -> None:
 def render() -> tuple[bytes, str]:
     """The exposition text of this process's registry, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# The broker executor. The leader reports the queue, waits, workers and reaps; each
+# worker process reports the deliveries it dropped (on its own metrics port).
+POOL_QUEUE_DEPTH = Gauge("pool_queue_depth", "Runs queued for a worker and not yet claimed")
+POOL_DISPATCH_WAIT = Histogram(
+    "pool_dispatch_wait_seconds",
+    "From a run's queued row to a worker's claim, by task",
+    ["task"],
+    buckets=LATENESS_BUCKETS,
+)
+POOL_WORKERS_ALIVE = Gauge("pool_workers_alive", "Workers whose heartbeat is within the lease")
+POOL_REAPED = Counter(
+    "pool_reaped_runs",
+    "Runs the leader ended for a worker, by reason (interrupted, timeout, missed)",
+    ["reason"],
+)
+POOL_DUPLICATES_DROPPED = Counter(
+    "pool_duplicate_deliveries_dropped",
+    "Deliveries a worker acknowledged without running: their run was claimed already",
+)
+
+
+def pool_state(queue_depth: int, workers_alive: int) -> None:
+    POOL_QUEUE_DEPTH.set(queue_depth)
+    POOL_WORKERS_ALIVE.set(workers_alive)
+
+
+def pool_dispatched(task: str | None, queued_at: datetime, claimed_at: datetime) -> None:
+    POOL_DISPATCH_WAIT.labels(_task(task)).observe(
+        max(0.0, (claimed_at - queued_at).total_seconds())
+    )
+
+
+def pool_reaped(reason: str, count: int) -> None:
+    if count:
+        POOL_REAPED.labels(reason).inc(count)
+
+
+def pool_duplicate_dropped() -> None:
+    POOL_DUPLICATES_DROPPED.inc()

@@ -69,12 +69,14 @@ async def finish_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
 
 async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) -> int:
     """Mark rows still `running` from any other process as interrupted: that process
-    died or lost leadership before it could write the outcome."""
+    died or lost leadership before it could write the outcome. Runs on workers (they
+    have a claim token) are not the leader's: the worker or the reaper ends them."""
     result = await db.execute(
         update(TaskExecution)
         .where(
             TaskExecution.status == ExecutionStatus.RUNNING,
             (TaskExecution.runner != keep_runner) | TaskExecution.runner.is_(None),
+            TaskExecution.claim_token.is_(None),
         )
         .values(
             status=ExecutionStatus.INTERRUPTED,
@@ -173,6 +175,7 @@ def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
         func.count(case((success, 1))).label("successful"),
         func.count(case((failure, 1))).label("failed"),
         func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
+        func.count(case((TaskExecution.status == ExecutionStatus.QUEUED, 1))).label("queued"),
         func.avg(case((success, TaskExecution.duration_seconds))).label("avg_duration"),
         func.max(case((success, TaskExecution.started_at))).label("last_success"),
         func.max(case((failure, TaskExecution.started_at))).label("last_failure"),
@@ -249,10 +252,12 @@ async def status_counts_since(db: AsyncSession, since: datetime) -> dict[str, in
 
 
 async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
-    """One set-based DELETE, never rows loaded one by one. Rows still running are kept."""
+    """One set-based DELETE, never rows loaded one by one. Rows still queued or running
+    are kept."""
     result = await db.execute(
         delete(TaskExecution).where(
-            TaskExecution.created_at < cutoff, TaskExecution.status != ExecutionStatus.RUNNING
+            TaskExecution.created_at < cutoff,
+            TaskExecution.status.not_in(UNFINISHED_STATUSES),
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -294,3 +299,223 @@ async def first_started(db: AsyncSession, job_id: str) -> datetime | None:
         select(func.min(TaskExecution.started_at)).where(TaskExecution.job_id == job_id)
     )
     return _as_utc(value)  # type: ignore[no-any-return]
+
+
+# --- the broker executor's transitions ------------------------------------------------
+# Each is one conditional UPDATE, so of two processes racing for a row exactly one
+# changes it, and whatever it reports (metrics, alerts) is reported once. They use the
+# database's clock where they compare with a heartbeat or a deadline.
+
+UNFINISHED_STATUSES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+NOTIFY_DONE_CHANNEL = "task_executions_done"
+
+
+def seconds(value: float | Any) -> Any:
+    """An interval of `value` seconds (PostgreSQL)."""
+    return func.make_interval(0, 0, 0, 0, 0, 0, cast(value, Float))
+
+
+def _is_postgresql(db: AsyncSession) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+async def claim(
+    db: AsyncSession,
+    execution_id: int,
+    token: str,
+    runner: str,
+    now: datetime,
+    deadline_at: datetime,
+) -> bool:
+    """The one claim of a queued run: False if it is not queued with this token any more
+    (a duplicate delivery, or a run already reaped)."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(
+            TaskExecution.id == execution_id,
+            TaskExecution.claim_token == token,
+            TaskExecution.status == ExecutionStatus.QUEUED,
+        )
+        .values(
+            status=ExecutionStatus.RUNNING, runner=runner, started_at=now, deadline_at=deadline_at
+        )
+        .returning(TaskExecution.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def finish_claimed(
+    db: AsyncSession, execution_id: int, runner: str, values: dict[str, Any]
+) -> bool:
+    """Write the outcome only if the run is still `running` on `runner` (the fence): a
+    run the leader reaped meanwhile keeps the outcome it was given."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(
+            TaskExecution.id == execution_id,
+            TaskExecution.status == ExecutionStatus.RUNNING,
+            TaskExecution.runner == runner,
+        )
+        .values(**values)
+        .returning(TaskExecution.id)
+    )
+    written = result.scalar_one_or_none() is not None
+    if written and _is_postgresql(db):
+        await notify_done(db, [execution_id])
+    return written
+
+
+async def notify_done(db: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await db.execute(select(func.pg_notify(NOTIFY_DONE_CHANNEL, ",".join(str(i) for i in ids))))
+
+
+async def close_own_runs(db: AsyncSession, runner: str, now: datetime) -> int:
+    """A worker starting again under its id closes the runs its previous process left."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.status == ExecutionStatus.RUNNING, TaskExecution.runner == runner)
+        .values(
+            status=ExecutionStatus.INTERRUPTED,
+            completed_at=now,
+            error_message="The worker running this job restarted before it finished",
+        )
+        .returning(TaskExecution.id)
+    )
+    ids = list(result.scalars().all())
+    if _is_postgresql(db):
+        await notify_done(db, ids)
+    return len(ids)
+
+
+async def not_running_on(db: AsyncSession, ids: Sequence[int], runner: str) -> list[int]:
+    """Of the runs a worker is running, those the database no longer gives it (reaped
+    as timeout or interrupted): the worker cancels them."""
+    if not ids:
+        return []
+    query = select(TaskExecution.id).where(
+        TaskExecution.id.in_(list(ids)),
+        (TaskExecution.status != ExecutionStatus.RUNNING) | (TaskExecution.runner != runner),
+    )
+    return list((await db.scalars(query)).all())
+
+
+async def finished_among(db: AsyncSession, ids: Sequence[int]) -> Sequence[TaskExecution]:
+    if not ids:
+        return []
+    query = select(TaskExecution).where(
+        TaskExecution.id.in_(list(ids)), TaskExecution.status.not_in(UNFINISHED_STATUSES)
+    )
+    return (await db.scalars(query)).all()
+
+
+async def unfinished_dispatched(db: AsyncSession) -> Sequence[TaskExecution]:
+    """Runs handed to workers that have not ended: a new leader waits for them."""
+    query = select(TaskExecution).where(
+        TaskExecution.status.in_(UNFINISHED_STATUSES), TaskExecution.claim_token.is_not(None)
+    )
+    return (await db.scalars(query)).all()
+
+
+async def _reap(db: AsyncSession, where: list[Any], values: dict[str, Any]) -> list[int]:
+    result = await db.execute(
+        update(TaskExecution).where(*where).values(**values).returning(TaskExecution.id)
+    )
+    ids = list(result.scalars().all())
+    await notify_done(db, ids)
+    return ids
+
+
+async def reap_dead_workers(db: AsyncSession, lease_seconds: float) -> list[int]:
+    """Running runs whose worker has not sent a heartbeat within the lease."""
+    from app.models.worker import Worker
+
+    alive = select(Worker.id).where(
+        Worker.stopped_at.is_(None), Worker.heartbeat_at > func.now() - seconds(lease_seconds)
+    )
+    return await _reap(
+        db,
+        [
+            TaskExecution.status == ExecutionStatus.RUNNING,
+            TaskExecution.claim_token.is_not(None),
+            TaskExecution.runner.not_in(alive),
+        ],
+        {
+            "status": ExecutionStatus.INTERRUPTED,
+            "completed_at": func.now(),
+            "error_message": f"The worker running this job stopped sending heartbeats "
+            f"(lease {lease_seconds:g} s)",
+        },
+    )
+
+
+async def reap_timeouts(db: AsyncSession, lease_seconds: float) -> list[int]:
+    """Running runs past their timeout by more than a lease: the worker did not end
+    them itself (its loop is blocked), so the leader does, and the worker cancels them
+    when it sees the row."""
+    return await _reap(
+        db,
+        [
+            TaskExecution.status == ExecutionStatus.RUNNING,
+            TaskExecution.claim_token.is_not(None),
+            TaskExecution.deadline_at + seconds(lease_seconds) < func.now(),
+        ],
+        {
+            "status": ExecutionStatus.TIMEOUT,
+            "completed_at": func.now(),
+            "error_message": "The run went past its timeout and its worker did not end it",
+        },
+    )
+
+
+async def reap_missed(db: AsyncSession) -> list[int]:
+    """Queued runs no worker claimed before their deadline."""
+    return await _reap(
+        db,
+        [
+            TaskExecution.status == ExecutionStatus.QUEUED,
+            TaskExecution.deadline_at < func.now(),
+        ],
+        {
+            "status": ExecutionStatus.MISSED,
+            "completed_at": func.now(),
+            "error_message": "No worker took the run before its deadline",
+        },
+    )
+
+
+async def take_republish(
+    db: AsyncSession, older_than_seconds: float, limit: int = 1000
+) -> list[tuple[int, dict[str, Any]]]:
+    """The messages of runs queued and published longer ago than `older_than_seconds`,
+    marked published now (so one leader republishes each once per period)."""
+    due = (
+        select(TaskExecution.id)
+        .where(
+            TaskExecution.status == ExecutionStatus.QUEUED,
+            TaskExecution.message.is_not(None),
+            TaskExecution.published_at < func.now() - seconds(older_than_seconds),
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.id.in_(due))
+        .values(published_at=func.now())
+        .returning(TaskExecution.id, TaskExecution.message)
+    )
+    return [(run_id, message) for run_id, message in result.all() if message is not None]
+
+
+async def mark_published(db: AsyncSession, execution_id: int) -> None:
+    await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.id == execution_id)
+        .values(published_at=func.now())
+    )
+
+
+async def queue_depth(db: AsyncSession) -> int:
+    query = select(func.count()).where(TaskExecution.status == ExecutionStatus.QUEUED)
+    return int(await db.scalar(query) or 0)

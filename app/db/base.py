@@ -15,6 +15,7 @@ from app.models.task_execution import TaskExecution
 from app.models.throttle import ThrottleCounter
 from app.models.token import RefreshToken
 from app.models.user import User
+from app.models.worker import Worker
 
 __all__ = [
     "APSchedulerJob",
@@ -36,4 +37,5 @@ __all__ = [
     "TaskExecution",
     "ThrottleCounter",
     "User",
+    "Worker",
 ]

@@ -12,6 +12,9 @@ from app.db.types import JSONType, UTCDateTime, str_enum, utcnow
 
 
 class ExecutionStatus(enum.StrEnum):
+    # Broker executor only: the row is written and its message published, no worker
+    # has claimed it yet.
+    QUEUED = "queued"
     SUCCESS = "success"
     FAILED = "failed"
     TIMEOUT = "timeout"
@@ -40,6 +43,7 @@ class TaskExecution(Base):
         Index("ix_task_executions_job_started", "job_id", "started_at"),
         Index("ix_task_executions_created_at", "created_at"),
         Index("ix_task_executions_status", "status"),
+        Index("ix_task_executions_runner_status", "runner", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -55,8 +59,18 @@ class TaskExecution(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error_message: Mapped[str | None] = mapped_column(Text)
     error_traceback: Mapped[str | None] = mapped_column(Text)
-    # Which process ran it ("host:pid:boot-id"), to close its rows if it dies.
+    # Which process ran it ("host:pid:boot-id", or a worker's id), to close its rows if
+    # it dies.
     runner: Mapped[str | None] = mapped_column(String(255))
+    # Broker executor only. The token a worker must present to claim the queued row, so
+    # a message of an older publication of the row (or a forged one) claims nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # Queued: when the run is missed if no worker has claimed it. Running: when it is
+    # past its timeout.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The message last published for the row (the outbox), and when.
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

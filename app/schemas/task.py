@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
 from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
+from app.schemas.worker import WorkerInfo
 from app.tasks.trigger_specs import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
@@ -165,6 +166,8 @@ class JobStatsResponse(BaseModel):
     successful_runs: int
     failed_runs: int
     running_runs: int = 0
+    # Waiting for a worker (broker executor); like running ones, not in the success rate.
+    queued_runs: int = 0
     success_rate: float
     avg_duration_seconds: float
     p95_duration_seconds: float | None = None
@@ -202,6 +205,8 @@ class SystemStats(BaseModel):
     # The oldest runs in progress (at most RUNNING_SHOWN of them).
     running_now: list[RunningExecution] = Field(default_factory=list)
     last_24h: dict[str, int]
+    # Worker processes of the broker executor (none with EXECUTOR=local).
+    workers: list[WorkerInfo] = Field(default_factory=list)
 
 
 class TaskInfo(BaseModel):

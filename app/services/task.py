@@ -35,6 +35,7 @@ from app.schemas.task import (
     TriggerPreviewResponse,
 )
 from app.services import audit as audit_service
+from app.services import worker as worker_service
 from app.services.auth import Principal
 from app.tasks import commands, humanize, specs, stored_triggers, trigger_specs, triggers
 from app.tasks.client import SchedulerClient
@@ -94,7 +95,9 @@ async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[Jo
             continue
         job.last_status, job.last_run_at = runs[0]
         # As in the job's stats: runs still going are not counted yet.
-        finished = [status for status, _ in runs if status != ExecutionStatus.RUNNING]
+        finished = [
+            status for status, _ in runs if status not in execution_crud.UNFINISHED_STATUSES
+        ]
         if finished:
             successes = sum(status == ExecutionStatus.SUCCESS for status in finished)
             job.success_rate = round(successes / len(finished) * 100, 2)
@@ -282,6 +285,7 @@ async def system_stats(db: AsyncSession, client: SchedulerClient) -> SystemStats
         running_executions=len(running),
         running_now=[RunningExecution.model_validate(r) for r in running[:RUNNING_SHOWN]],
         last_24h=await execution_crud.status_counts_since(db, since),
+        workers=await worker_service.list_workers(db, client.settings),
     )
 
 

@@ -68,18 +68,30 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
             self._instances[job.id] += 1
 
     def _start(self, job: Job, run_times: list[datetime], started: RunNow | None) -> None:
-        future = asyncio.run_coroutine_threadsafe(self._run(job, run_times, started), self._loop)
+        self._track(job.id, self._run(job, run_times, started))
+
+    def adopt(self, job_id: str, wait: Coroutine[Any, Any, list[JobExecutionEvent]]) -> None:
+        """Count a run this leader did not start (one a previous leader handed to a
+        worker) as an instance of its job until `wait` returns, so the job does not
+        start a second one meanwhile."""
+        assert self._lock is not None, "the executor has not been started"
+        with self._lock:
+            self._instances[job_id] += 1
+        self._track(job_id, wait)
+
+    def _track(self, job_id: str, run: Coroutine[Any, Any, list[JobExecutionEvent]]) -> None:
+        future = asyncio.run_coroutine_threadsafe(run, self._loop)
 
         def done(f: concurrent.futures.Future[list[JobExecutionEvent]]) -> None:
             self._futures.discard(f)
             if f.cancelled():
-                self._run_job_error(job.id, asyncio.CancelledError())
+                self._run_job_error(job_id, asyncio.CancelledError())
                 return
             exc = f.exception()
             if exc is not None:
-                self._run_job_error(job.id, exc, exc.__traceback__)
+                self._run_job_error(job_id, exc, exc.__traceback__)
             else:
-                self._run_job_success(job.id, f.result())
+                self._run_job_success(job_id, f.result())
 
         self._futures.add(future)
         future.add_done_callback(done)

@@ -129,13 +129,18 @@ class HistoryWriter:
         task: str | None,
         trigger: ExecutionTrigger,
         scheduled_at: datetime | None,
-        runner: str,
+        runner: str | None,
         status: ExecutionStatus = ExecutionStatus.RUNNING,
         error_message: str | None = None,
+        claim_token: str | None = None,
+        deadline_at: datetime | None = None,
+        message: dict[str, Any] | None = None,
     ) -> int | None:
-        """The row for a run, committed before it starts. None: another scheduler already
-        holds this fire time, so this one must not run it."""
+        """The row for a run, committed before it starts (or, `queued`, before it is
+        published to the workers). None: another scheduler already holds this fire
+        time, so this one must not run it."""
         now = datetime.now(UTC)
+        unfinished = status in (ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)
         row = {
             "job_id": job_id,
             "job_name": job_name,
@@ -144,10 +149,14 @@ class HistoryWriter:
             "trigger": trigger,
             "scheduled_at": scheduled_at,
             "started_at": now,
-            "completed_at": None if status == ExecutionStatus.RUNNING else now,
+            "completed_at": None if unfinished else now,
             "error_message": error_message,
             "runner": runner,
             "created_at": now,
+            "claim_token": claim_token,
+            "deadline_at": deadline_at,
+            "message": message,
+            "published_at": now if message is not None else None,
         }
         if scheduled_at is None:
             # A manual run claims no slot, and in a group it would be a second statement.

@@ -53,12 +53,14 @@ class TaskManager:
         row = await execution_crud.stats(self.db, job_id)
         total = int(row["total"])
         successful = int(row["successful"])
-        finished = total - int(row["running"])
+        # Queued runs (waiting for a worker) have not finished either.
+        finished = total - int(row["running"]) - int(row["queued"])
         return JobStatsResponse(
             total_runs=total,
             successful_runs=successful,
             failed_runs=int(row["failed"]),
             running_runs=int(row["running"]),
+            queued_runs=int(row["queued"]),
             success_rate=round(successful / finished * 100, 2) if finished else 0.0,
             avg_duration_seconds=float(row["avg_duration"] or 0.0),
             p95_duration_seconds=(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,11 @@ class TaskContext:
 
 
 P = TypeVar("P", bound=BaseModel)
+# Which worker queue a task's runs go to with the broker executor: `io` for tasks that
+# mostly wait (scrapes, requests), `cpu` for ones that keep a core busy, so a few
+# heavy runs never hold the slots of many light ones.
+TaskKind = Literal["io", "cpu"]
+TASK_KINDS: tuple[TaskKind, ...] = ("io", "cpu")
 TaskFunc = Callable[[TaskContext, Any], Awaitable[Any]]
 # What the params model cannot check alone, checked against the database and the
 # settings before a job with these params is stored (a bot job's config must exist, a
@@ -55,6 +60,7 @@ class TaskDefinition:
     params_model: type[BaseModel]
     default_timeout_seconds: float | None
     check: ParamsCheck | None = None
+    kind: TaskKind = "io"
 
 
 class UnknownTask(LookupError):
@@ -72,6 +78,7 @@ class TaskRegistry:
         params: type[P] = NoParams,  # type: ignore[assignment]
         timeout_seconds: float | None = None,
         check: Callable[[AsyncSession, Settings, P], Awaitable[None]] | None = None,
+        kind: TaskKind = "io",
     ) -> Callable[
         [Callable[[TaskContext, P], Awaitable[Any]]], Callable[[TaskContext, P], Awaitable[Any]]
     ]:
@@ -81,7 +88,7 @@ class TaskRegistry:
             if name in self._tasks and self._tasks[name].func is not func:
                 raise ValueError(f"task {name!r} is already registered")
             self._tasks[name] = TaskDefinition(
-                name, description, func, params, timeout_seconds, check
+                name, description, func, params, timeout_seconds, check, kind
             )
             return func
 

@@ -3,13 +3,15 @@
 that do not run (missed, skipped, coalesced) are recorded through the same outcome.
 
 Runs happen on the leader's event loop; the engine's thread reaches it only through
-`spawn` and the executor."""
+`spawn` and the executor. With the broker executor (`pool` set) the run's row is
+inserted `queued` and a worker runs it; the run path waits for the row's outcome."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import traceback
+import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,12 +26,15 @@ from apscheduler.events import (
 from apscheduler.job import Job
 
 from app.core import metrics
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.tasks import runner
 from app.tasks.alerts import AlertDispatcher
+from app.tasks.broker import RunMessage
 from app.tasks.executor import RunNow
 from app.tasks.history import HistoryWriter
 from app.tasks.outcome import RunOutcome
+from app.tasks.pool import Pool
+from app.tasks.registry import TaskKind, UnknownTask
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +65,10 @@ class Runs:
         alerts: AlertDispatcher,
         runner_id: str,
         runtime: runner.Runtime,
+        pool: Pool | None = None,
     ) -> None:
         self.runtime = runtime
+        self.pool = pool
         self.loop = loop
         self.history = history
         self.alerts = alerts
@@ -101,6 +108,8 @@ class Runs:
         trigger: ExecutionTrigger,
         run_now: RunNow | None,
     ) -> RunOutcome | None:
+        if self.pool is not None:
+            return await self._run_on_pool(self.pool, job, scheduled_at, trigger, run_now)
         try:
             execution_id = await self.history.record_start(
                 job_id=job.id,
@@ -156,6 +165,99 @@ class Runs:
             )
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
+        self._observe(outcome)
+        return outcome
+
+    async def _run_on_pool(
+        self,
+        pool: Pool,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        run_now: RunNow | None,
+    ) -> RunOutcome | None:
+        now = datetime.now(UTC)
+        timeout, kind = self._timeout_and_kind(job)
+        if scheduled_at is not None and job.misfire_grace_time is not None:
+            deadline = scheduled_at + timedelta(seconds=job.misfire_grace_time)
+        else:
+            deadline = now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
+        message = RunMessage(
+            execution_id=0,
+            claim_token=uuid.uuid4().hex,
+            task=job_task(job) or "",
+            params=job.kwargs.get("params") or {},
+            timeout_seconds=timeout,
+            job_id=job.id,
+            scheduled_at=scheduled_at,
+            queued_at=now,
+            kind=kind,
+        )
+        try:
+            execution_id = await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=trigger,
+                scheduled_at=scheduled_at,
+                runner=None,
+                status=ExecutionStatus.QUEUED,
+                claim_token=message.claim_token,
+                deadline_at=deadline,
+                message=message.body(),
+            )
+        except Exception as exc:
+            logger.error("could not queue a run of %s; run skipped: %s", job.id, exc)
+            if run_now is not None and not run_now.done():
+                run_now.set_exception(exc)
+            return None
+        if run_now is not None and not run_now.done():
+            run_now.set_result(execution_id)
+        if execution_id is None:
+            logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
+            return None
+        row = await pool.run(
+            message.model_copy(update={"execution_id": execution_id}), execution_id
+        )
+        return self.observe_pool_run(row)
+
+    def _timeout_and_kind(self, job: Job) -> tuple[float, TaskKind]:
+        settings = self.runtime.settings
+        stored = job.kwargs.get("timeout_seconds")
+        try:
+            definition = self.runtime.registry.get(job_task(job) or "")
+        except UnknownTask:
+            # The worker fails the run with the same error a local run would.
+            return float(stored or settings.TASK_DEFAULT_TIMEOUT_SECONDS), "io"
+        timeout = (
+            stored or definition.default_timeout_seconds or settings.TASK_DEFAULT_TIMEOUT_SECONDS
+        )
+        return float(timeout), definition.kind
+
+    async def follow_pool_run(self, execution_id: int) -> list[JobExecutionEvent]:
+        """Wait for a run a previous leader handed to a worker, and report it."""
+        assert self.pool is not None
+        self.observe_pool_run(await self.pool.run(None, execution_id))
+        return []
+
+    def observe_pool_run(self, row: TaskExecution) -> RunOutcome:
+        """Metrics and alerts for a run a worker ended (or the leader reaped)."""
+        started = row.started_at if row.runner is not None else None
+        if started is not None:
+            metrics.run_started(row.task, row.scheduled_at, started)
+            metrics.pool_dispatched(row.task, row.created_at, started)
+        outcome = RunOutcome(
+            job_id=row.job_id,
+            job_name=row.job_name,
+            task=row.task,
+            status=row.status,
+            trigger=row.trigger,
+            execution_id=row.id,
+            scheduled_at=row.scheduled_at,
+            started_at=started,
+            finished_at=row.completed_at or datetime.now(UTC),
+            error_message=row.error_message,
+        )
         self._observe(outcome)
         return outcome
 

@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from app.core.config import Settings
+from app.crud import task_execution as execution_crud
 from app.db.session import Database, sqlite_pragmas
 from app.tasks import commands, runner
 from app.tasks.alerts import AlertDispatcher
@@ -43,6 +44,7 @@ from app.tasks.history import HistoryWriter
 from app.tasks.jobs import CATALOG, Catalog
 from app.tasks.jobstore import CachedJobStore, SchedulerEngine
 from app.tasks.manager import TaskManager
+from app.tasks.pool import Pool
 from app.tasks.registry import JobSpec
 from app.tasks.runs import Runs
 from app.tasks.store import Ensured, JobWriter
@@ -74,12 +76,14 @@ class EnhancedScheduler:
         self.jobstore_engine = self._jobstore_engine(settings.sync_database_url)
         self.history = HistoryWriter(database.url)
         self.alerts = AlertDispatcher(settings, database, self.runner_id)
+        self.pool = self._pool(settings, database)
         self.runs = Runs(
             self.loop,
             self.history,
             self.alerts,
             self.runner_id,
             runner.Runtime(database, settings, catalog.registry),
+            self.pool,
         )
         self.executor = LocalExecutor(self.runs.execute, self.loop, self.runs.record_coalesced)
         self.engine = SchedulerEngine(
@@ -97,6 +101,16 @@ class EnhancedScheduler:
         self.writer = JobWriter(self.engine)
         self.commands = CommandHandler(self.writer, self.executor, catalog.registry, self.loop)
         self.started_at: datetime | None = None
+
+    @staticmethod
+    def _pool(settings: Settings, database: Database) -> Pool | None:
+        if settings.EXECUTOR != "broker":
+            return None
+        # Imported only here: with EXECUTOR=local the engine is never loaded.
+        from app.tasks.taskiq_broker import rabbitmq
+
+        assert settings.BROKER_URL is not None
+        return Pool(settings, database, rabbitmq(settings.BROKER_URL))
 
     @staticmethod
     def _jobstore_engine(url: str) -> Engine:
@@ -128,6 +142,9 @@ class EnhancedScheduler:
             closed = await TaskManager(db).close_interrupted(keep_runner=self.runner_id)
         if closed:
             logger.warning("closed %d run(s) left running by a stopped process", closed)
+        if self.pool is not None:
+            await self.pool.start()
+            await self._follow_dispatched()
         await asyncio.to_thread(self.writer.upgrade_triggers)
         await asyncio.to_thread(self._ensure_builtin_jobs)
         if reconcile:
@@ -135,6 +152,16 @@ class EnhancedScheduler:
         await asyncio.to_thread(self.engine.resume)
         self.started_at = datetime.now(UTC)
         logger.info("scheduler started (%s)", self.runner_id)
+
+    async def _follow_dispatched(self) -> None:
+        """Runs a previous leader handed to workers go on there; each counts as an
+        instance of its job until it ends, as if this leader had started it."""
+        async with self.database.transaction() as db:
+            rows = await execution_crud.unfinished_dispatched(db)
+        for row in rows:
+            self.executor.adopt(row.job_id, self.runs.follow_pool_run(row.id))
+        if rows:
+            logger.info("following %d run(s) already on workers", len(rows))
 
     def _ensure_builtin_jobs(self) -> None:
         for spec in self.catalog.builtin_jobs:
@@ -167,6 +194,8 @@ class EnhancedScheduler:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
         (recorded as interrupted)."""
         if not self.engine.running:
+            if self.pool is not None:
+                await self.pool.stop()
             await self.history.aclose()
             self.jobstore_engine.dispose()
             return
@@ -185,6 +214,8 @@ class EnhancedScheduler:
         if leftover:
             await asyncio.wait(leftover, timeout=5)
         await self.runs.wait_background(timeout=5)
+        if self.pool is not None:
+            await self.pool.stop()
         await self.history.aclose()
         await self.alerts.aclose(timeout=5)
         self.jobstore_engine.dispose()

@@ -76,6 +76,8 @@ def test_sign_in_and_see_the_builtin_jobs(page: Page, live_server: LiveServer) -
     expect(overview).to_contain_text("alive")
     expect(overview).to_contain_text("this process")
     expect(page.locator("#running-count")).to_have_text("0")
+    # EXECUTOR=local: no workers, runs happen on the leader.
+    expect(page.locator("#workers-alive")).to_have_text("none")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-jobs-{BACKEND}.png"), full_page=True)
 

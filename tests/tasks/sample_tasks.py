@@ -4,6 +4,7 @@ the scheduler processes those tests start)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from datetime import UTC, datetime
@@ -89,3 +90,14 @@ async def log_lines(ctx: TaskContext, params: LogParams) -> dict[str, Any]:
 
 async def _log_from_a_task(marker: str) -> None:
     log.warning("%s from a task", marker)
+
+
+@registry.task("test_stubborn", "Sleep through every cancellation (tests)", SleepParams)
+async def stubborn(ctx: TaskContext, params: SleepParams) -> dict[str, Any]:
+    """A run that does not end when its timeout cancels it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + params.seconds
+    while loop.time() < end:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)
+    return {"slept": params.seconds}

@@ -6,6 +6,7 @@ export const STATUSES = [
   "success",
   "failed",
   "timeout",
+  "queued",
   "running",
   "missed",
   "skipped",

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from app.api.deps import SchedulerDep, SettingsDep
 from app.api.routing import StrictJSONRoute
+from app.services import worker as worker_service
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
@@ -21,6 +22,7 @@ async def health(request: Request, scheduler: SchedulerDep, settings: SettingsDe
         async with request.app.state.db.sessionmaker() as db:
             await db.execute(text("SELECT 1"))
             leader = await scheduler.leader(db)
+            workers = await worker_service.list_workers(db, settings)
     except Exception as exc:
         body.update(status="error", database=f"unreachable: {type(exc).__name__}")
         return JSONResponse(body, status_code=503)
@@ -28,6 +30,8 @@ async def health(request: Request, scheduler: SchedulerDep, settings: SettingsDe
         "enabled_here": settings.SCHEDULER_ENABLED,
         "leader": leader.model_dump(mode="json"),
     }
+    body["executor"] = settings.EXECUTOR
+    body["workers"] = [w.model_dump(mode="json") for w in workers]
     if not leader.alive:
         body["status"] = "degraded"
     return JSONResponse(body)

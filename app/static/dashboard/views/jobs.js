@@ -117,7 +117,39 @@ function overviewCards(stats) {
       ),
     ),
   );
-  return [leaderCard, jobsCard, runningCard, dayCard];
+  return [leaderCard, jobsCard, runningCard, workersCard(stats.workers || []), dayCard];
+}
+
+// The worker processes of the broker executor; with EXECUTOR=local there are none and
+// runs happen on the leader.
+function workersCard(workers) {
+  const alive = workers.filter((w) => w.alive).length;
+  return card(
+    "Workers",
+    h("p", {
+      class: "big",
+      id: "workers-alive",
+      text: workers.length ? `${alive} of ${workers.length} alive` : "none",
+    }),
+    workers.length
+      ? h(
+          "ul",
+          { class: "plain", id: "workers-list" },
+          workers.slice(0, 8).map((w) =>
+            h(
+              "li",
+              { "data-worker-id": w.id },
+              badge(w.alive ? "alive" : "down", w.alive ? "success" : "failed"),
+              h("span", { text: ` ${w.id}` }),
+              h("span", {
+                class: "muted",
+                text: ` on ${w.host}, ${w.running} running, heartbeat ${fmtRelative(w.last_heartbeat)}`,
+              }),
+            ),
+          ),
+        )
+      : h("p", { class: "muted", text: "Runs happen on the scheduler leader." }),
+  );
 }
 
 function jobsTable(page, reasonInput, refresh) {
