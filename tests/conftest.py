@@ -167,12 +167,16 @@ async def executions(
     return rows
 
 
+# A run in one of these has no outcome yet.
+UNFINISHED = frozenset({"queued", "running", "waiting"})
+
+
 async def finished(
     client: httpx.AsyncClient, headers: dict[str, str], job_id: str, count: int = 1
 ) -> list[dict[str, Any]]:
     async def done() -> list[dict[str, Any]] | None:
         rows = await executions(client, headers, job_id)
-        ended = [r for r in rows if r["status"] != "running"]
+        ended = [r for r in rows if r["status"] not in UNFINISHED]
         return ended if len(ended) >= count else None
 
     result: list[dict[str, Any]] = await wait_for(done, timeout=20)
@@ -308,7 +312,7 @@ async def run_and_wait(
     async def finished() -> dict[str, Any] | None:
         row = await client.get(f"/api/v1/tasks/executions/{execution_id}", headers=headers)
         body: dict[str, Any] = row.json()
-        return body if body["status"] != "running" else None
+        return body if body["status"] not in UNFINISHED else None
 
     result: dict[str, Any] = await wait_for(finished, timeout=30)
     return result
