@@ -68,7 +68,7 @@ def test_configs_of_one_app_scraping_on_three_workers_stay_inside_its_budget(
 ) -> None:
     fake_reddit.enforce_budget(BUDGET, window_seconds=WINDOW_SECONDS)
     env = reddit_env(fake_reddit)
-    [leader] = pool.start_leaders(**env)
+    [leader] = pool.start_leaders(1, **env)
     # Scrapes mostly wait on Reddit: io workers alone must take them.
     workers = pool.start_workers("r1", "r2", "r3", WORKER_QUEUES="io", **env)
     bots = []
