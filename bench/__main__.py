@@ -11,6 +11,8 @@ process) and on SQLite as one `reddit-bot serve` process; `BENCH_OURS_LAYOUT=spl
 `single` runs it that way on both. The layouts are recorded in the results
 (`ours_layout`, and in every entry's params). On PostgreSQL the worker pool's
 benchmarks (`bench/pool.py`) follow, the broker executor beside the local one.
+`reddit_budget` (`bench/reddit_budget.py`) runs on both: many bot configs on a few
+Reddit apps scraping against the fake Reddit, which enforces each app's budget.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import machine, report
+from bench import machine, reddit_budget, report
 from bench import pool as pool_bench
 from bench.contenders import LAYOUT_ENV, ours_layout
 from bench.db import Backend, SQLiteFiles, log, postgres_backend
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server_started = backend.server_started()
             found = Suite(backend, sizes, workdir).run().entries()
+            found.append(reddit_budget.run(backend, sizes))
             if backend.name == "postgresql":
                 # The worker pool needs PostgreSQL.
                 found += pool_bench.run(backend, sizes, workdir / backend.name)

@@ -37,6 +37,12 @@ class Sizes:
     pool_sleep_concurrency: int
     pool_publish_runs: int
     pool_lead_s: float
+    # reddit_budget (bench/reddit_budget.py)
+    reddit_configs: int
+    reddit_apps: int
+    reddit_budget_requests: int
+    reddit_window_s: float
+    reddit_concurrency: int
     # pauses, and bounds so a slow contender cannot stall the run
     settle_s: float
     stall_s: float
@@ -70,6 +76,11 @@ FULL = Sizes(
     pool_sleep_concurrency=10,
     pool_publish_runs=5000,
     pool_lead_s=40.0,
+    reddit_configs=1000,
+    reddit_apps=10,
+    reddit_budget_requests=15,
+    reddit_window_s=10.0,
+    reddit_concurrency=100,
     settle_s=3.0,
     stall_s=10.0,
     slow_budget_s=60.0,
@@ -99,6 +110,11 @@ QUICK = Sizes(
     pool_sleep_concurrency=5,
     pool_publish_runs=100,
     pool_lead_s=15.0,
+    reddit_configs=10,
+    reddit_apps=2,
+    reddit_budget_requests=4,
+    reddit_window_s=5.0,
+    reddit_concurrency=10,
     settle_s=1.0,
     stall_s=2.0,
     slow_budget_s=5.0,

@@ -218,9 +218,9 @@ class PoolCluster:
             self._wait_serving(worker)
         return worker
 
-    def start_workers(self, *worker_ids: str) -> list[WorkerProcess]:
+    def start_workers(self, *worker_ids: str, **extra: str) -> list[WorkerProcess]:
         """Several workers started side by side, once all of them serve."""
-        workers = [self.start_worker(worker_id, wait=False) for worker_id in worker_ids]
+        workers = [self.start_worker(worker_id, wait=False, **extra) for worker_id in worker_ids]
         for worker in workers:
             self._wait_serving(worker)
         return workers

@@ -85,8 +85,13 @@ async def bot_config_exists(db: AsyncSession, _: Settings, params: ScrapeBotPara
         )
 
 
+# Scrapes spend their time waiting on Reddit and on the app's rate budget: `io`.
 @registry.task(
-    "scrape_bot", "Scrape Reddit for one bot config", ScrapeBotParams, check=bot_config_exists
+    "scrape_bot",
+    "Scrape Reddit for one bot config",
+    ScrapeBotParams,
+    check=bot_config_exists,
+    kind="io",
 )
 async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any]:
     return await ScrapingOrchestrator(ctx.database, ctx.settings).execute_scraping_session(
@@ -94,7 +99,9 @@ async def scrape_bot(ctx: TaskContext, params: ScrapeBotParams) -> dict[str, Any
     )
 
 
-@registry.task("auto_scraping_batch", "Scrape Reddit for every bot config with auto-scrape on")
+@registry.task(
+    "auto_scraping_batch", "Scrape Reddit for every bot config with auto-scrape on", kind="io"
+)
 async def auto_scraping_task(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
     results = await ScrapingOrchestrator(ctx.database, ctx.settings).execute_auto_scraping(ctx.db)
     successful = sum(1 for r in results if r.get("status") == "completed")
