@@ -20,6 +20,7 @@ class AuditAction(enum.StrEnum):
     RESUME = "resume"
     RUN = "run"
     DELETE = "delete"
+    CANCEL = "cancel"
 
 
 class AuditSource(enum.StrEnum):

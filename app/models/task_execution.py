@@ -22,6 +22,9 @@ class ExecutionStatus(enum.StrEnum):
     MISSED = "missed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # Ended or dropped on an operator's request (`error_message` names who): finished,
+    # not failed.
+    CANCELLED = "cancelled"
 
 
 class ExecutionTrigger(enum.StrEnum):

@@ -250,6 +250,41 @@ async def job_action(
     return response
 
 
+def _actor_name(actor: Principal) -> str:
+    if actor.api_key is not None:
+        return f"{actor.user.email} (API key {actor.api_key.name!r})"
+    return actor.user.email
+
+
+async def cancel_execution(
+    db: AsyncSession,
+    client: SchedulerClient,
+    execution_id: int,
+    actor: Principal,
+    reason: str | None = None,
+) -> TaskExecution:
+    """Cancel a queued or running run through the leader, which ends it as `cancelled`
+    (409 if it has finished, here or by the time the leader gets to it)."""
+    run = await execution_crud.get(db, execution_id)
+    if run is None:
+        raise NotFound(f"Execution {execution_id} not found")
+    if run.status not in execution_crud.UNFINISHED_STATUSES:
+        raise Conflict(f"Execution {execution_id} has already finished ({run.status.value})")
+    before = {"execution_id": execution_id, "status": run.status.value}
+    message = f"Cancelled by {_actor_name(actor)}" + (f": {reason}" if reason else "")
+    result = await client.submit(
+        commands.CancelRun(job_id=run.job_id, execution_id=execution_id, message=message),
+        audit=audit_service.intent(
+            actor, AuditAction.CANCEL, run.job_id, before=before, reason=reason
+        ),
+    )
+    await db.refresh(run)
+    await audit_service.complete(
+        db, result, {"execution_id": execution_id, "status": run.status.value}
+    )
+    return run
+
+
 def preview(data: TriggerPreview) -> TriggerPreviewResponse:
     spec = data.trigger
     if data.timezone is not None:

@@ -80,6 +80,14 @@ class RunJob(_Command):
     action: Literal["run"] = "run"
 
 
+class CancelRun(_Command):
+    """End a queued or running run of the job as `cancelled`, `message` saying who."""
+
+    action: Literal["cancel_run"] = "cancel_run"
+    execution_id: int
+    message: str
+
+
 class SyncJob(_Command):
     """Make the job exactly `spec`, or absent when `spec` is None. An unchanged job keeps
     its next run time."""
@@ -133,7 +141,15 @@ class ImportJobs(_Command):
 
 
 Command = Annotated[
-    AddJob | ModifyJob | PauseJob | ResumeJob | RemoveJob | RunJob | SyncJob | ImportJobs,
+    AddJob
+    | ModifyJob
+    | PauseJob
+    | ResumeJob
+    | RemoveJob
+    | RunJob
+    | CancelRun
+    | SyncJob
+    | ImportJobs,
     Field(discriminator="action"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

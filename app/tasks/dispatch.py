@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apscheduler.executors.base import MaxInstancesReachedError
@@ -13,6 +14,7 @@ from app.core.errors import Conflict
 from app.tasks import specs, trigger_specs
 from app.tasks.commands import (
     AddJob,
+    CancelRun,
     Command,
     ImportJobs,
     ModifyJob,
@@ -29,6 +31,9 @@ from app.tasks.store import JobWriter
 # How long a run-now waits for its row, which is written before the task starts.
 RUN_NOW_START_SECONDS = 30
 
+# (execution id, message) -> whether the run was still queued or running.
+CancelPath = Callable[[int, str], Awaitable[bool]]
+
 
 class CommandHandler:
     def __init__(
@@ -37,7 +42,9 @@ class CommandHandler:
         executor: LocalExecutor,
         registry: TaskRegistry,
         loop: asyncio.AbstractEventLoop,
+        cancel_run: CancelPath,
     ) -> None:
+        self.cancel_run = cancel_run
         self.writer = writer
         self.executor = executor
         self.registry = registry
@@ -46,6 +53,8 @@ class CommandHandler:
     async def apply(self, command: Command) -> dict[str, Any]:
         if isinstance(command, RunJob):
             return await self._run_now(command)
+        if isinstance(command, CancelRun):
+            return await self._cancel(command)
         return await asyncio.to_thread(self._apply_to_store, command)
 
     def _apply_to_store(self, command: Command) -> dict[str, Any]:
@@ -107,3 +116,8 @@ class CommandHandler:
             ) from None
         execution_id = await asyncio.wait_for(started, timeout=RUN_NOW_START_SECONDS)
         return {"status": "started", "execution_id": execution_id}
+
+    async def _cancel(self, command: CancelRun) -> dict[str, Any]:
+        if not await self.cancel_run(command.execution_id, command.message):
+            raise Conflict(f"Execution {command.execution_id} has already finished")
+        return {"status": "cancelled", "execution_id": command.execution_id}

@@ -132,6 +132,27 @@ async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> Task
     return await TaskManager(db).get_execution_detail(execution_id)
 
 
+@router.post(
+    "/executions/{execution_id}/cancel",
+    response_model=TaskExecutionResponse,
+    responses=errors(BODY, 404, 409, 503),
+)
+async def cancel_execution(
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    actor: Operator,
+    execution_id: IdPath,
+    reason: ReasonQuery = None,
+    body: ActionBody = None,
+) -> TaskExecution:
+    """Cancel a run: a running one is stopped (cooperatively: at its next `await`), a
+    queued one is dropped; either is recorded `cancelled` with who cancelled it. 409 if
+    it has finished."""
+    return await task_service.cancel_execution(
+        db, scheduler, execution_id, actor, body.reason if body and body.reason else reason
+    )
+
+
 @router.get("/{job_id}", responses=errors(404, 422))
 async def get_job(db: SessionDep, _: Viewer, job_id: JobId) -> JobInfo:
     return await task_service.get_job(db, job_id)
