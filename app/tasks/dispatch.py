@@ -4,8 +4,8 @@ returns. Raises an `AppError` whose status the API answers with."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.base import MaxInstancesReachedError

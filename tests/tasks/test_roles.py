@@ -76,9 +76,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/tasks/{job_id}/pause"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
-    ("POST", "/api/v1/tasks/executions/{execution_id}/cancel"): Endpoint(
-        "operator", admitted=409
-    ),
+    ("POST", "/api/v1/tasks/executions/{execution_id}/cancel"): Endpoint("operator", admitted=409),
     ("POST", "/api/v1/tasks"): Endpoint("admin", lambda who, tmp: job_body(f"new-{who}", tmp)),
     ("POST", "/api/v1/tasks/import"): Endpoint(
         "admin", lambda who, tmp: {"jobs": [job_body(f"imported-{who}", tmp)]}
