@@ -21,6 +21,7 @@ class AuditAction(enum.StrEnum):
     RUN = "run"
     DELETE = "delete"
     CANCEL = "cancel"
+    BACKFILL = "backfill"
 
 
 class AuditSource(enum.StrEnum):

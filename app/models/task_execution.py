@@ -30,6 +30,9 @@ class ExecutionStatus(enum.StrEnum):
 class ExecutionTrigger(enum.StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
+    # A past slot run on request (`POST /tasks/{job_id}/backfill`), at its own
+    # `scheduled_at`.
+    BACKFILL = "backfill"
 
 
 class TaskExecution(Base):

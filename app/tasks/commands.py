@@ -88,6 +88,13 @@ class CancelRun(_Command):
     message: str
 
 
+class BackfillJob(_Command):
+    """Run these past slots of the job, one at a time in order."""
+
+    action: Literal["backfill"] = "backfill"
+    slots: list[datetime]
+
+
 class SyncJob(_Command):
     """Make the job exactly `spec`, or absent when `spec` is None. An unchanged job keeps
     its next run time."""
@@ -148,6 +155,7 @@ Command = Annotated[
     | RemoveJob
     | RunJob
     | CancelRun
+    | BackfillJob
     | SyncJob
     | ImportJobs,
     Field(discriminator="action"),

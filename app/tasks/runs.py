@@ -139,7 +139,9 @@ class Runs:
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
             # Inside: whatever fails between the row and the task body fails the run.
-            metrics.run_started(job_task(job), scheduled_at, started)
+            # A backfilled slot is late on purpose: no lateness for it.
+            due = None if trigger is ExecutionTrigger.BACKFILL else scheduled_at
+            metrics.run_started(job_task(job), due, started)
             result = await self._run_body(job, execution_id)
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
@@ -223,6 +225,13 @@ class Runs:
             body.cancel()
         return True
 
+    async def run_backfill_slot(self, job: Job, slot: datetime) -> list[JobExecutionEvent]:
+        """Run one past slot of `job` now; a slot that has a row already is not run."""
+        outcome = await self._run_once(job, slot, ExecutionTrigger.BACKFILL, None)
+        if outcome is None:
+            return []
+        return [_event(job, slot, outcome.status, outcome.error_message)]
+
     async def _run_on_pool(
         self,
         pool: Pool,
@@ -233,7 +242,8 @@ class Runs:
     ) -> RunOutcome | None:
         now = datetime.now(UTC)
         timeout, kind = self._timeout_and_kind(job)
-        if scheduled_at is not None and job.misfire_grace_time is not None:
+        backfill = trigger is ExecutionTrigger.BACKFILL
+        if scheduled_at is not None and job.misfire_grace_time is not None and not backfill:
             deadline = scheduled_at + timedelta(seconds=job.misfire_grace_time)
         else:
             deadline = now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
@@ -299,7 +309,8 @@ class Runs:
         """Metrics and alerts for a run a worker ended (or the leader reaped)."""
         started = row.started_at if row.runner is not None else None
         if started is not None:
-            metrics.run_started(row.task, row.scheduled_at, started)
+            due = None if row.trigger is ExecutionTrigger.BACKFILL else row.scheduled_at
+            metrics.run_started(row.task, due, started)
             metrics.pool_dispatched(row.task, row.created_at, started)
         outcome = RunOutcome(
             job_id=row.job_id,

@@ -76,6 +76,10 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/tasks/{job_id}/pause"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
+    ("POST", "/api/v1/tasks/{job_id}/backfill"): Endpoint(
+        "operator",
+        lambda caller, tmp: {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z"},
+    ),
     ("POST", "/api/v1/tasks/executions/{execution_id}/cancel"): Endpoint("operator", admitted=409),
     ("POST", "/api/v1/tasks"): Endpoint("admin", lambda who, tmp: job_body(f"new-{who}", tmp)),
     ("POST", "/api/v1/tasks/import"): Endpoint(
@@ -226,7 +230,7 @@ async def test_every_task_endpoint_answers_each_caller_by_role(
         audit = (await client.get(f"{TASKS}/{own}/audit", headers=admin_headers)).json()
         actions = [e["action"] for e in audit["items"]]
         if caller.may("operator"):
-            assert actions == ["run", "resume", "pause", "create"], caller.name
+            assert actions == ["backfill", "run", "resume", "pause", "create"], caller.name
         else:
             assert actions == ["create"], caller.name
 

@@ -25,6 +25,8 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExe
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
 from app.schemas.task import (
+    BackfillRequest,
+    BackfillResponse,
     JobActionRequest,
     JobActionResponse,
     JobCreate,
@@ -229,6 +231,25 @@ async def run_job(
     return await task_service.job_action(
         db, scheduler, job_id, "run", actor, body.reason if body and body.reason else reason
     )
+
+
+@router.post(
+    "/{job_id}/backfill", status_code=status.HTTP_202_ACCEPTED, responses=errors(BODY, 404, 503)
+)
+async def backfill_job(
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    settings: SettingsDep,
+    actor: Operator,
+    job_id: JobId,
+    body: BackfillRequest,
+    reason: ReasonQuery = None,
+) -> BackfillResponse:
+    """Run every slot of the job's trigger in `[start, end)` (all past; at most
+    `BACKFILL_MAX_RUNS`), one at a time in order, each recorded `backfill` at its own
+    `scheduled_at`. A slot that has a run already is not run again; while the job runs,
+    the next slot waits. Answers with how many slots the range holds."""
+    return await task_service.backfill(db, scheduler, settings, job_id, body, actor, reason)
 
 
 @router.get(
