@@ -320,7 +320,9 @@ async def backfill(
             actor, AuditAction.BACKFILL, job_id, after=window, reason=data.reason or reason
         ),
     )
-    return BackfillResponse(status=str(result.get("status", "accepted")), job_id=job_id, runs=len(slots))
+    return BackfillResponse(
+        status=str(result.get("status", "accepted")), job_id=job_id, runs=len(slots)
+    )
 
 
 def preview(data: TriggerPreview) -> TriggerPreviewResponse:

@@ -156,7 +156,9 @@ class CommandHandler:
                 except NotFound:
                     logger.info("job %s was removed; its backfill stops", job_id)
                     return
-                run = self.executor.start_if_free(job, functools.partial(self.backfill_slot, job, slot))
+                run = self.executor.start_if_free(
+                    job, functools.partial(self.backfill_slot, job, slot)
+                )
                 if run is not None:
                     break
                 await asyncio.sleep(BACKFILL_WAIT_SECONDS)

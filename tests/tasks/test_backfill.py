@@ -3,6 +3,7 @@ order, recorded `backfill` at their own `scheduled_at`, each slot at most once."
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,9 +48,7 @@ async def daily_job(
 
 
 async def runs(client: httpx.AsyncClient, auth: dict[str, str], job_id: str) -> list[Any]:
-    response = await client.get(
-        f"{TASKS}/{job_id}/executions", headers=auth, params={"limit": 200}
-    )
+    response = await client.get(f"{TASKS}/{job_id}/executions", headers=auth, params={"limit": 200})
     assert response.status_code == 200, response.text
     found: list[Any] = response.json()
     return sorted(found, key=lambda run: run["id"])
@@ -98,7 +97,7 @@ async def test_past_slots_run_in_order_at_their_own_slots_and_show_on_the_timeli
     expected = [at_3(5), at_3(4), at_3(3)]
     assert [run["scheduled_at"].replace("+00:00", "Z") for run in done] == expected
     # One at a time, in slot order: each starts after the previous one ended.
-    for earlier, later in zip(done, done[1:], strict=False):
+    for earlier, later in itertools.pairwise(done):
         assert later["started_at"] >= earlier["completed_at"]
     assert http_target.count("/ok") == 3
 
