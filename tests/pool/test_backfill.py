@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from tests.conftest import wait_until
 from tests.pool.conftest import PoolCluster, needs_postgresql
 from tests.pool.test_pool import create_job
@@ -42,7 +42,7 @@ def test_past_slots_run_on_workers_in_order(pool: PoolCluster, tmp_path: Path) -
     assert response.status_code == 202, response.text
     assert response.json()["runs"] == 3
 
-    def done() -> list[object] | None:
+    def done() -> list[TaskExecution] | None:
         rows = pool.rows(job_id="nightly")
         finished = [
             r for r in rows if r.status not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
