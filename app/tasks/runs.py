@@ -174,6 +174,9 @@ class Runs:
 
     async def _run_body(self, job: Job, execution_id: int) -> Any:
         """The task body as a task of its own, so that `cancel` can stop this run alone."""
+        if execution_id in self._cancelled:
+            # Cancelled between its row and its start.
+            raise asyncio.CancelledError
         body = asyncio.ensure_future(
             job.func(
                 *job.args,
@@ -223,6 +226,9 @@ class Runs:
         if body is not None:
             self._cancelled.add(execution_id)
             body.cancel()
+        elif self.pool is None:
+            # A local run whose row is written but whose body has not started yet.
+            self._cancelled.add(execution_id)
         return True
 
     async def run_backfill_slot(self, job: Job, slot: datetime) -> list[JobExecutionEvent]:
