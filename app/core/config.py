@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     # At most this many jobs in one `POST /tasks/import`.
     TASK_IMPORT_MAX_JOBS: int = Field(default=10_000, ge=1)
+    # At most this many slots in one `POST /tasks/{job_id}/backfill`.
+    BACKFILL_MAX_RUNS: int = Field(default=1000, ge=1)
 
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)

@@ -62,8 +62,11 @@ async def insert_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
 
 async def finish_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Write outcomes: each row is `{"run_id": id, column: value, ...}`, all with the
-    same columns."""
-    statement = update(TaskExecution).where(TaskExecution.id == bindparam("run_id"))
+    same columns. Only a row still `running` takes its outcome: a run cancelled
+    meanwhile stays `cancelled`."""
+    statement = update(TaskExecution).where(
+        TaskExecution.id == bindparam("run_id"), TaskExecution.status == ExecutionStatus.RUNNING
+    )
     await conn.execute(statement, list(rows))
 
 
@@ -363,6 +366,29 @@ async def finish_claimed(
     if written and _is_postgresql(db):
         await notify_done(db, [execution_id])
     return written
+
+
+async def cancel_unfinished(
+    conn: AsyncConnection, execution_id: int, message: str, now: datetime
+) -> bool:
+    """The one transition of a queued or running run to `cancelled`; False if it has
+    finished already (or does not exist). A worker running it sees that the row is no
+    longer its own and stops, and its late outcome is fenced off (`finish_claimed`)."""
+    result = await conn.execute(
+        update(TaskExecution)
+        .where(
+            TaskExecution.id == execution_id,
+            TaskExecution.status.in_(UNFINISHED_STATUSES),
+        )
+        .values(status=ExecutionStatus.CANCELLED, completed_at=now, error_message=message)
+        .returning(TaskExecution.id)
+    )
+    if result.scalar_one_or_none() is None:
+        return False
+    if conn.dialect.name == "postgresql":
+        # The leader's pool waits for this run's outcome: tell it at once.
+        await conn.execute(select(func.pg_notify(NOTIFY_DONE_CHANNEL, str(execution_id))))
+    return True
 
 
 async def notify_done(db: AsyncSession, ids: Sequence[int]) -> None:

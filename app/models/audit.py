@@ -20,6 +20,8 @@ class AuditAction(enum.StrEnum):
     RESUME = "resume"
     RUN = "run"
     DELETE = "delete"
+    CANCEL = "cancel"
+    BACKFILL = "backfill"
 
 
 class AuditSource(enum.StrEnum):

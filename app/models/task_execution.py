@@ -22,11 +22,17 @@ class ExecutionStatus(enum.StrEnum):
     MISSED = "missed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # Ended or dropped on an operator's request (`error_message` names who): finished,
+    # not failed.
+    CANCELLED = "cancelled"
 
 
 class ExecutionTrigger(enum.StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
+    # A past slot run on request (`POST /tasks/{job_id}/backfill`), at its own
+    # `scheduled_at`.
+    BACKFILL = "backfill"
 
 
 class TaskExecution(Base):

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
-from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
+from app.schemas.types import (
+    FiniteFloat,
+    Flag,
+    JsonObject,
+    ShortString,
+    String,
+    Timestamp,
+    TimeZone,
+)
 from app.schemas.worker import WorkerInfo
 from app.tasks.trigger_specs import TriggerSpec
 
@@ -120,6 +128,23 @@ class JobActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason | None = None
+
+
+class BackfillRequest(BaseModel):
+    """Run every slot of the job's trigger in `[start, end)`, all in the past."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: Timestamp
+    end: Timestamp
+    reason: Reason | None = None
+
+
+class BackfillResponse(BaseModel):
+    status: str
+    job_id: str
+    # Slots in the range; those that already have a row are not run again.
+    runs: int
 
 
 class JobActionResponse(BaseModel):

@@ -20,6 +20,8 @@ from app.models.audit import AuditAction, AuditEntry
 from app.models.scheduler import APSchedulerJob
 from app.models.task_execution import ExecutionStatus, TaskExecution
 from app.schemas.task import (
+    BackfillRequest,
+    BackfillResponse,
     JobActionResponse,
     JobCreate,
     JobInfo,
@@ -250,6 +252,79 @@ async def job_action(
     return response
 
 
+def _actor_name(actor: Principal) -> str:
+    if actor.api_key is not None:
+        return f"{actor.user.email} (API key {actor.api_key.name!r})"
+    return actor.user.email
+
+
+async def cancel_execution(
+    db: AsyncSession,
+    client: SchedulerClient,
+    execution_id: int,
+    actor: Principal,
+    reason: str | None = None,
+) -> TaskExecution:
+    """Cancel a queued or running run through the leader, which ends it as `cancelled`
+    (409 if it has finished, here or by the time the leader gets to it)."""
+    run = await execution_crud.get(db, execution_id)
+    if run is None:
+        raise NotFound(f"Execution {execution_id} not found")
+    if run.status not in execution_crud.UNFINISHED_STATUSES:
+        raise Conflict(f"Execution {execution_id} has already finished ({run.status.value})")
+    before = {"execution_id": execution_id, "status": run.status.value}
+    message = f"Cancelled by {_actor_name(actor)}" + (f": {reason}" if reason else "")
+    result = await client.submit(
+        commands.CancelRun(job_id=run.job_id, execution_id=execution_id, message=message),
+        audit=audit_service.intent(
+            actor, AuditAction.CANCEL, run.job_id, before=before, reason=reason
+        ),
+    )
+    await db.refresh(run)
+    await audit_service.complete(
+        db, result, {"execution_id": execution_id, "status": run.status.value}
+    )
+    return run
+
+
+async def backfill(
+    db: AsyncSession,
+    client: SchedulerClient,
+    settings: Settings,
+    job_id: str,
+    data: BackfillRequest,
+    actor: Principal,
+    reason: str | None = None,
+) -> BackfillResponse:
+    """Hand the leader every slot of the job's trigger in `[start, end)`; it runs them one
+    at a time, in order, recorded `backfill` at their own `scheduled_at`."""
+    if data.end <= data.start:
+        raise Invalid("must be after start", field="end")
+    if data.end > datetime.now(UTC):
+        raise Invalid("must not be in the future: a backfill runs past slots", field="end")
+    row = await job_crud.get(db, job_id)
+    if row is None:
+        raise NotFound(f"Job {job_id!r} not found")
+    state: dict[str, Any] = pickle.loads(row.job_state)
+    limit = settings.BACKFILL_MAX_RUNS
+    slots = triggers.fire_times_between(state["trigger"], data.start, data.end, limit)
+    if len(slots) > limit:
+        raise Invalid(
+            f"the range holds more than {limit} slots (BACKFILL_MAX_RUNS); choose a shorter one",
+            field="end",
+        )
+    window = {"start": data.start.isoformat(), "end": data.end.isoformat(), "runs": len(slots)}
+    result = await client.submit(
+        commands.BackfillJob(job_id=job_id, slots=slots),
+        audit=audit_service.intent(
+            actor, AuditAction.BACKFILL, job_id, after=window, reason=data.reason or reason
+        ),
+    )
+    return BackfillResponse(
+        status=str(result.get("status", "accepted")), job_id=job_id, runs=len(slots)
+    )
+
+
 def preview(data: TriggerPreview) -> TriggerPreviewResponse:
     spec = data.trigger
     if data.timezone is not None:
@@ -394,7 +469,7 @@ async def timeline(db: AsyncSession, job_id: str, start: datetime, end: datetime
     for slot in slots:
         slot_runs = by_slot.get(slot)
         if slot_runs:
-            entries.append(_run_slot(slot, slot_runs, "scheduled"))
+            entries.append(_run_slot(slot, slot_runs, str(slot_runs[-1].trigger)))
             continue
         not_fired = slot >= now or (next_run is not None and slot >= next_run)
         if not not_fired and (since is None or slot < since):

@@ -80,6 +80,21 @@ class RunJob(_Command):
     action: Literal["run"] = "run"
 
 
+class CancelRun(_Command):
+    """End a queued or running run of the job as `cancelled`, `message` saying who."""
+
+    action: Literal["cancel_run"] = "cancel_run"
+    execution_id: int
+    message: str
+
+
+class BackfillJob(_Command):
+    """Run these past slots of the job, one at a time in order."""
+
+    action: Literal["backfill"] = "backfill"
+    slots: list[datetime]
+
+
 class SyncJob(_Command):
     """Make the job exactly `spec`, or absent when `spec` is None. An unchanged job keeps
     its next run time."""
@@ -133,7 +148,16 @@ class ImportJobs(_Command):
 
 
 Command = Annotated[
-    AddJob | ModifyJob | PauseJob | ResumeJob | RemoveJob | RunJob | SyncJob | ImportJobs,
+    AddJob
+    | ModifyJob
+    | PauseJob
+    | ResumeJob
+    | RemoveJob
+    | RunJob
+    | CancelRun
+    | BackfillJob
+    | SyncJob
+    | ImportJobs,
     Field(discriminator="action"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -4,15 +4,23 @@ returns. Raises an `AppError` whose status the API answers with."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.events import JobExecutionEvent
 from apscheduler.executors.base import MaxInstancesReachedError
+from apscheduler.job import Job
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
 from app.tasks import specs, trigger_specs
 from app.tasks.commands import (
     AddJob,
+    BackfillJob,
+    CancelRun,
     Command,
     ImportJobs,
     ModifyJob,
@@ -29,6 +37,15 @@ from app.tasks.store import JobWriter
 # How long a run-now waits for its row, which is written before the task starts.
 RUN_NOW_START_SECONDS = 30
 
+# (execution id, message) -> whether the run was still queued or running.
+CancelPath = Callable[[int, str], Awaitable[bool]]
+# (job, slot) -> the events of that slot's run.
+BackfillPath = Callable[[Job, datetime], Coroutine[Any, Any, list[JobExecutionEvent]]]
+# A backfill slot waits this long between looks at whether its job still runs.
+BACKFILL_WAIT_SECONDS = 0.5
+
+logger = logging.getLogger(__name__)
+
 
 class CommandHandler:
     def __init__(
@@ -37,7 +54,12 @@ class CommandHandler:
         executor: LocalExecutor,
         registry: TaskRegistry,
         loop: asyncio.AbstractEventLoop,
+        cancel_run: CancelPath,
+        backfill_slot: BackfillPath,
     ) -> None:
+        self.cancel_run = cancel_run
+        self.backfill_slot = backfill_slot
+        self._backfills: set[asyncio.Task[None]] = set()
         self.writer = writer
         self.executor = executor
         self.registry = registry
@@ -46,6 +68,10 @@ class CommandHandler:
     async def apply(self, command: Command) -> dict[str, Any]:
         if isinstance(command, RunJob):
             return await self._run_now(command)
+        if isinstance(command, CancelRun):
+            return await self._cancel(command)
+        if isinstance(command, BackfillJob):
+            return await self._backfill(command)
         return await asyncio.to_thread(self._apply_to_store, command)
 
     def _apply_to_store(self, command: Command) -> dict[str, Any]:
@@ -107,3 +133,34 @@ class CommandHandler:
             ) from None
         execution_id = await asyncio.wait_for(started, timeout=RUN_NOW_START_SECONDS)
         return {"status": "started", "execution_id": execution_id}
+
+    async def _cancel(self, command: CancelRun) -> dict[str, Any]:
+        if not await self.cancel_run(command.execution_id, command.message):
+            raise Conflict(f"Execution {command.execution_id} has already finished")
+        return {"status": "cancelled", "execution_id": command.execution_id}
+
+    async def _backfill(self, command: BackfillJob) -> dict[str, Any]:
+        await asyncio.to_thread(self.writer.existing, command.job_id)
+        task = self.loop.create_task(self._run_backfill(command.job_id, sorted(command.slots)))
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+        return {"status": "accepted", "runs": len(command.slots)}
+
+    async def _run_backfill(self, job_id: str, slots: list[datetime]) -> None:
+        """Each slot in order, as an instance of its job: it waits while the job runs
+        (its overlap is skip), and a scheduled fire meanwhile is skipped as usual."""
+        for slot in slots:
+            while True:
+                try:
+                    job = await asyncio.to_thread(self.writer.existing, job_id)
+                except NotFound:
+                    logger.info("job %s was removed; its backfill stops", job_id)
+                    return
+                run = self.executor.start_if_free(
+                    job, functools.partial(self.backfill_slot, job, slot)
+                )
+                if run is not None:
+                    break
+                await asyncio.sleep(BACKFILL_WAIT_SECONDS)
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(run, loop=self.loop)

@@ -79,7 +79,21 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
             self._instances[job_id] += 1
         self._track(job_id, wait)
 
-    def _track(self, job_id: str, run: Coroutine[Any, Any, list[JobExecutionEvent]]) -> None:
+    def start_if_free(
+        self, job: Job, run: Callable[[], Coroutine[Any, Any, list[JobExecutionEvent]]]
+    ) -> concurrent.futures.Future[list[JobExecutionEvent]] | None:
+        """Start `run()` as an instance of `job` if the job is below its instance limit;
+        None if it is not (nothing started)."""
+        assert self._lock is not None, "the executor has not been started"
+        with self._lock:
+            if self._instances[job.id] >= job.max_instances:
+                return None
+            self._instances[job.id] += 1
+        return self._track(job.id, run())
+
+    def _track(
+        self, job_id: str, run: Coroutine[Any, Any, list[JobExecutionEvent]]
+    ) -> concurrent.futures.Future[list[JobExecutionEvent]]:
         future = asyncio.run_coroutine_threadsafe(run, self._loop)
 
         def done(f: concurrent.futures.Future[list[JobExecutionEvent]]) -> None:
@@ -95,6 +109,7 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
 
         self._futures.add(future)
         future.add_done_callback(done)
+        return future
 
     def shutdown(self, wait: bool = True) -> None:
         for future in list(self._futures):

@@ -187,6 +187,13 @@ class HistoryWriter:
         }
         await self._finishes.submit(row)
 
+    async def cancel(self, execution_id: int, message: str) -> bool:
+        """End a queued or running run as `cancelled`; False if it has finished."""
+        async with self.engine.connect() as conn:
+            return await execution_crud.cancel_unfinished(
+                conn, execution_id, message, datetime.now(UTC)
+            )
+
     async def aclose(self) -> None:
         """Wait for the writes already asked for."""
         await self._starts.drain()

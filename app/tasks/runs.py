@@ -74,6 +74,10 @@ class Runs:
         self.alerts = alerts
         self.runner_id = runner_id
         self._background: set[asyncio.Task[Any]] = set()
+        # Task bodies running on this leader by execution id, and the ones an operator
+        # cancelled (their row is `cancelled` already).
+        self._bodies: dict[int, asyncio.Task[Any]] = {}
+        self._cancelled: set[int] = set()
 
     async def execute(
         self, job: Job, run_times: list[datetime], run_now: RunNow | None
@@ -135,19 +139,15 @@ class Runs:
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
             # Inside: whatever fails between the row and the task body fails the run.
-            metrics.run_started(job_task(job), scheduled_at, started)
-            result = await job.func(
-                *job.args,
-                **{
-                    **job.kwargs,
-                    "job_id": job.id,
-                    "execution_id": execution_id,
-                    "runtime": self.runtime,
-                },
-            )
+            # A backfilled slot is late on purpose: no lateness for it.
+            due = None if trigger is ExecutionTrigger.BACKFILL else scheduled_at
+            metrics.run_started(job_task(job), due, started)
+            result = await self._run_body(job, execution_id)
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
         except asyncio.CancelledError:
+            if self._cancelled_by_operator(execution_id):
+                return self._observe_cancelled(job, execution_id, trigger, scheduled_at, started)
             status, message = (
                 ExecutionStatus.INTERRUPTED,
                 "Cancelled: the scheduler stopped during the run",
@@ -163,10 +163,80 @@ class Runs:
                 f"{type(exc).__name__}: {exc}",
                 traceback.format_exc(),
             )
+        if execution_id in self._cancelled:
+            # Cancelled as it ended: the row says `cancelled`, and the finish is fenced.
+            self._cancelled.discard(execution_id)
+            return self._observe_cancelled(job, execution_id, trigger, scheduled_at, started)
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
         self._observe(outcome)
         return outcome
+
+    async def _run_body(self, job: Job, execution_id: int) -> Any:
+        """The task body as a task of its own, so that `cancel` can stop this run alone."""
+        if execution_id in self._cancelled:
+            # Cancelled between its row and its start.
+            raise asyncio.CancelledError
+        body = asyncio.ensure_future(
+            job.func(
+                *job.args,
+                **{
+                    **job.kwargs,
+                    "job_id": job.id,
+                    "execution_id": execution_id,
+                    "runtime": self.runtime,
+                },
+            )
+        )
+        self._bodies[execution_id] = body
+        try:
+            return await body
+        finally:
+            self._bodies.pop(execution_id, None)
+
+    def _cancelled_by_operator(self, execution_id: int) -> bool:
+        """True when the run, not the scheduler, was cancelled: a shutdown cancels the
+        run path itself, and that run ends `interrupted`."""
+        current = asyncio.current_task()
+        if execution_id not in self._cancelled or (current and current.cancelling()):
+            return False
+        self._cancelled.discard(execution_id)
+        return True
+
+    def _observe_cancelled(
+        self,
+        job: Job,
+        execution_id: int,
+        trigger: ExecutionTrigger,
+        scheduled_at: datetime | None,
+        started: datetime,
+    ) -> RunOutcome:
+        status = ExecutionStatus.CANCELLED
+        outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, None)
+        self._observe(outcome)
+        return outcome
+
+    async def cancel(self, execution_id: int, message: str) -> bool:
+        """Cancel a queued or running run: its row becomes `cancelled` (False: it has
+        finished). A body running here is cancelled; a worker running it stops by
+        itself when it sees the row is no longer its own."""
+        if not await self.history.cancel(execution_id, message):
+            return False
+        body = self._bodies.get(execution_id)
+        if body is not None:
+            self._cancelled.add(execution_id)
+            body.cancel()
+        elif self.pool is None:
+            # A local run whose row is written but whose body has not started yet.
+            self._cancelled.add(execution_id)
+        return True
+
+    async def run_backfill_slot(self, job: Job, slot: datetime) -> list[JobExecutionEvent]:
+        """Run one past slot of `job` now; a slot that has a row already is not run."""
+        outcome = await self._run_once(job, slot, ExecutionTrigger.BACKFILL, None)
+        if outcome is None:
+            return []
+        return [_event(job, slot, outcome.status, outcome.error_message)]
 
     async def _run_on_pool(
         self,
@@ -178,7 +248,8 @@ class Runs:
     ) -> RunOutcome | None:
         now = datetime.now(UTC)
         timeout, kind = self._timeout_and_kind(job)
-        if scheduled_at is not None and job.misfire_grace_time is not None:
+        backfill = trigger is ExecutionTrigger.BACKFILL
+        if scheduled_at is not None and job.misfire_grace_time is not None and not backfill:
             deadline = scheduled_at + timedelta(seconds=job.misfire_grace_time)
         else:
             deadline = now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
@@ -244,7 +315,8 @@ class Runs:
         """Metrics and alerts for a run a worker ended (or the leader reaped)."""
         started = row.started_at if row.runner is not None else None
         if started is not None:
-            metrics.run_started(row.task, row.scheduled_at, started)
+            due = None if row.trigger is ExecutionTrigger.BACKFILL else row.scheduled_at
+            metrics.run_started(row.task, due, started)
             metrics.pool_dispatched(row.task, row.created_at, started)
         outcome = RunOutcome(
             job_id=row.job_id,

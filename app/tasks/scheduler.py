@@ -99,7 +99,14 @@ class EnhancedScheduler:
         self.engine.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.engine.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.writer = JobWriter(self.engine)
-        self.commands = CommandHandler(self.writer, self.executor, catalog.registry, self.loop)
+        self.commands = CommandHandler(
+            self.writer,
+            self.executor,
+            catalog.registry,
+            self.loop,
+            self.runs.cancel,
+            self.runs.run_backfill_slot,
+        )
         self.started_at: datetime | None = None
 
     @staticmethod

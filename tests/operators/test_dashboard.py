@@ -426,6 +426,7 @@ def test_each_role_is_offered_only_what_it_may_do(
     header = page.locator("#job-header")
     expect(page.locator("#job-title")).to_have_text("Clean up expired tokens")
     assert offered(header) == actions
+    expect_shown(page.locator("#job-backfill"), role != "viewer")
     # Only admins reach the form; the others are sent back to the job.
     page.goto(f"{live_server.url}/dashboard#/jobs/cleanup_tokens/edit")
     if may_create:

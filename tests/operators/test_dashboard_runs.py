@@ -139,3 +139,48 @@ def test_the_form_shows_a_host_that_is_not_allowed_and_saves_nothing(
     tab.click("#save-button")
     expect(tab.locator('[data-error-for="params.url"]')).to_contain_text("HTTP_TASK_ALLOWED_HOSTS")
     assert live_server.api("GET", "/tasks/elsewhere").status_code == 404
+
+
+def test_cancel_a_running_run_and_backfill_past_slots_from_the_job_page(
+    tab: Page, live_server: LiveServer, http_target: HttpTarget
+) -> None:
+    created = live_server.api(
+        "POST",
+        "/tasks",
+        json={
+            "id": "waiter",
+            "task": "http_request",
+            "params": {"url": f"{http_target.url}/slow/120", "timeout_seconds": 300},
+            "trigger": {"type": "cron", "hour": 3, "minute": 0},
+        },
+    )
+    assert created.status_code == 201, created.text
+    execution_id = live_server.api("POST", "/tasks/waiter/run").json()["execution_id"]
+    wait_until(lambda: http_target.count("/slow/120") == 1)
+
+    sign_in(tab, live_server, "#/jobs/waiter")
+    row = tab.locator(f'#executions-table tr.execution[data-execution-id="{execution_id}"]')
+    tab.fill("#reason", "from the dashboard")
+    row.locator("[data-action=cancel]").click()
+    expect(row.locator(".badge")).to_have_text("cancelled")
+    expect(row.locator("[data-action=cancel]")).to_have_count(0)
+    run = live_server.api("GET", f"/tasks/executions/{execution_id}").json()
+    assert run["status"] == "cancelled"
+    assert "from the dashboard" in run["error_message"]
+
+    # Any two days hold two of its 03:00 UTC slots, whatever the browser's time zone.
+    live_server.api("PATCH", "/tasks/waiter", json={"params": {"url": f"{http_target.url}/ok"}})
+    tab.fill("#backfill-start", "2026-01-01T00:00")
+    tab.fill("#backfill-end", "2026-01-03T00:00")
+    tab.click("#backfill-form [data-action=backfill]")
+    expect(tab.locator("#toast")).to_contain_text("2 slot(s)")
+    wait_until(
+        lambda: (
+            len(
+                live_server.api(
+                    "GET", "/tasks/waiter/executions", params={"trigger": "backfill"}
+                ).json()
+            )
+            == 2
+        )
+    )

@@ -40,6 +40,9 @@ class Endpoint:
     needs: str  # the least role allowed
     body: Callable[[str, Path], dict[str, Any] | None] = lambda caller, tmp: None
     query: dict[str, str] | None = None
+    # The answer to a caller its role lets in, when not a 2xx: the matrix's run has
+    # finished, so cancelling it is a conflict, not a refusal.
+    admitted: int | None = None
 
 
 def job_body(job_id: str, tmp: Path) -> dict[str, Any]:
@@ -73,6 +76,11 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/tasks/{job_id}/pause"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/resume"): Endpoint("operator"),
     ("POST", "/api/v1/tasks/{job_id}/run"): Endpoint("operator"),
+    ("POST", "/api/v1/tasks/{job_id}/backfill"): Endpoint(
+        "operator",
+        lambda caller, tmp: {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z"},
+    ),
+    ("POST", "/api/v1/tasks/executions/{execution_id}/cancel"): Endpoint("operator", admitted=409),
     ("POST", "/api/v1/tasks"): Endpoint("admin", lambda who, tmp: job_body(f"new-{who}", tmp)),
     ("POST", "/api/v1/tasks/import"): Endpoint(
         "admin", lambda who, tmp: {"jobs": [job_body(f"imported-{who}", tmp)]}
@@ -183,10 +191,17 @@ async def test_every_task_endpoint_answers_each_caller_by_role(
                 params=endpoint.query,
             )
             allowed = caller.may(endpoint.needs)
-            expected = "2xx" if allowed else str(caller.refused_with)
-            if (allowed and not 200 <= response.status_code < 300) or (
-                not allowed and response.status_code != caller.refused_with
-            ):
+            admitted = endpoint.admitted
+            expected = (
+                (str(admitted) if admitted else "2xx") if allowed else str(caller.refused_with)
+            )
+            if allowed and admitted is not None:
+                right = response.status_code == admitted
+            elif allowed:
+                right = 200 <= response.status_code < 300
+            else:
+                right = response.status_code == caller.refused_with
+            if not right:
                 wrong.append(
                     f"{caller.name} {method} {template}: {response.status_code}, "
                     f"expected {expected}: {response.text[:200]}"
@@ -215,7 +230,7 @@ async def test_every_task_endpoint_answers_each_caller_by_role(
         audit = (await client.get(f"{TASKS}/{own}/audit", headers=admin_headers)).json()
         actions = [e["action"] for e in audit["items"]]
         if caller.may("operator"):
-            assert actions == ["run", "resume", "pause", "create"], caller.name
+            assert actions == ["backfill", "run", "resume", "pause", "create"], caller.name
         else:
             assert actions == ["create"], caller.name
 

@@ -11,6 +11,7 @@ export const STATUSES = [
   "missed",
   "skipped",
   "interrupted",
+  "cancelled",
 ];
 
 export const state = {

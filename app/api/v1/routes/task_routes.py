@@ -25,6 +25,8 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExe
 from app.schemas.audit import REASON_MAX_LENGTH, AuditEntryPublic
 from app.schemas.common import Page
 from app.schemas.task import (
+    BackfillRequest,
+    BackfillResponse,
     JobActionRequest,
     JobActionResponse,
     JobCreate,
@@ -132,6 +134,27 @@ async def get_execution(db: SessionDep, _: Viewer, execution_id: IdPath) -> Task
     return await TaskManager(db).get_execution_detail(execution_id)
 
 
+@router.post(
+    "/executions/{execution_id}/cancel",
+    response_model=TaskExecutionResponse,
+    responses=errors(BODY, 404, 409, 503),
+)
+async def cancel_execution(
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    actor: Operator,
+    execution_id: IdPath,
+    reason: ReasonQuery = None,
+    body: ActionBody = None,
+) -> TaskExecution:
+    """Cancel a run: a running one is stopped (cooperatively: at its next `await`), a
+    queued one is dropped; either is recorded `cancelled` with who cancelled it. 409 if
+    it has finished."""
+    return await task_service.cancel_execution(
+        db, scheduler, execution_id, actor, body.reason if body and body.reason else reason
+    )
+
+
 @router.get("/{job_id}", responses=errors(404, 422))
 async def get_job(db: SessionDep, _: Viewer, job_id: JobId) -> JobInfo:
     return await task_service.get_job(db, job_id)
@@ -208,6 +231,25 @@ async def run_job(
     return await task_service.job_action(
         db, scheduler, job_id, "run", actor, body.reason if body and body.reason else reason
     )
+
+
+@router.post(
+    "/{job_id}/backfill", status_code=status.HTTP_202_ACCEPTED, responses=errors(BODY, 404, 503)
+)
+async def backfill_job(
+    db: SessionDep,
+    scheduler: SchedulerDep,
+    settings: SettingsDep,
+    actor: Operator,
+    job_id: JobId,
+    body: BackfillRequest,
+    reason: ReasonQuery = None,
+) -> BackfillResponse:
+    """Run every slot of the job's trigger in `[start, end)` (all past; at most
+    `BACKFILL_MAX_RUNS`), one at a time in order, each recorded `backfill` at its own
+    `scheduled_at`. A slot that has a run already is not run again; while the job runs,
+    the next slot waits. Answers with how many slots the range holds."""
+    return await task_service.backfill(db, scheduler, settings, job_id, body, actor, reason)
 
 
 @router.get(

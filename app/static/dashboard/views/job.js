@@ -35,6 +35,7 @@ export function viewJob(jobId) {
   const chart = h("section", { class: "panel", id: "job-chart" });
   const timeline = h("section", { class: "panel", id: "job-timeline" });
   const timelineRun = h("div", { id: "timeline-run" });
+  const backfill = backfillForm(jobId, reason, () => refresh("backfill"));
   const timelineSelected = { id: null };
   const filter = h(
     "select",
@@ -64,6 +65,7 @@ export function viewJob(jobId) {
     header,
     stats,
     timeline,
+    backfill,
     chart,
     scrapes,
     h(
@@ -111,7 +113,8 @@ export function viewJob(jobId) {
         h("h2", { text: "Durations and outcomes" }),
         durationChart(chartRuns.value),
       );
-    if (runs.status === "fulfilled") executions.replaceChildren(executionsTable(runs.value));
+    if (runs.status === "fulfilled")
+      executions.replaceChildren(executionsTable(runs.value, reason, refresh));
     else executions.replaceChildren(h("p", { class: "error", text: errorText(runs.reason) }));
     if (log.status === "fulfilled") audit.replaceChildren(auditTable(log.value));
     else audit.replaceChildren(h("p", { class: "error", text: errorText(log.reason) }));
@@ -266,7 +269,67 @@ function statCards(st) {
   ];
 }
 
-function executionsTable(runs) {
+// Past slots of the job, run on request: the times are the browser's local time.
+function backfillForm(jobId, reasonInput, after) {
+  const start = h("input", { id: "backfill-start", type: "datetime-local", required: true });
+  const end = h("input", { id: "backfill-end", type: "datetime-local", required: true });
+  const submit = async (event) => {
+    event.preventDefault();
+    if (!start.value || !end.value) {
+      toast("Backfill: give a start and an end.", "error");
+      return;
+    }
+    try {
+      const result = await api("POST", `/tasks/${encodeURIComponent(jobId)}/backfill`, {
+        json: {
+          start: new Date(start.value).toISOString(),
+          end: new Date(end.value).toISOString(),
+          reason: reasonInput?.value.trim() || undefined,
+        },
+      });
+      toast(`Backfill of ${jobId}: ${result.runs} slot(s) to run.`, "ok");
+    } catch (error) {
+      toast(`backfill ${jobId}: ${errorText(error)}`, "error");
+    }
+    await after();
+  };
+  return h(
+    "section",
+    { class: "panel", id: "job-backfill", hidden: !may("operator") },
+    h("h2", { text: "Backfill" }),
+    h(
+      "form",
+      { class: "toolbar", id: "backfill-form", onsubmit: submit },
+      h("label", {}, "From ", start),
+      h("label", {}, "until (not including) ", end),
+      h("button", { type: "submit", "data-action": "backfill", text: "Run past slots" }),
+    ),
+  );
+}
+
+// An operator may cancel a run that has not finished.
+function cancelButton(run, reasonInput, after) {
+  if (!may("operator") || !["running", "queued", "waiting"].includes(run.status)) return "";
+  return h("button", {
+    type: "button",
+    class: "danger",
+    "data-action": "cancel",
+    text: "Cancel",
+    onclick: async () => {
+      try {
+        await api("POST", `/tasks/executions/${run.id}/cancel`, {
+          query: { reason: reasonInput?.value.trim() || undefined },
+        });
+        toast(`Cancelled execution #${run.id}.`, "ok");
+      } catch (error) {
+        toast(`cancel #${run.id}: ${errorText(error)}`, "error");
+      }
+      if (after) await after("cancel");
+    },
+  });
+}
+
+function executionsTable(runs, reasonInput, after) {
   if (!runs.length) return h("p", { class: "muted", text: "No executions." });
   const body = h("tbody");
   for (const r of runs) {
@@ -289,7 +352,7 @@ function executionsTable(runs) {
       text: "Details",
     });
     toggle.addEventListener("click", () => toggleDetail(r.id, detailRow));
-    row.append(h("td", {}, toggle));
+    row.append(h("td", {}, toggle, cancelButton(r, reasonInput, after)));
     body.append(row, detailRow);
     if (state.expanded.has(r.id)) renderDetail(state.expanded.get(r.id), detailRow);
   }
