@@ -35,25 +35,31 @@ FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionSt
 
 
 async def insert_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int | None]:
-    """Insert run rows; each gets its id, or None if its `(job_id, scheduled_at)` slot has
-    a row already. This is the exactly-once guard: whoever inserts a slot's row first runs
+    """Insert run rows; each gets its id, or None if its `(job_id, scheduled_at, attempt)`
+    has a row already. This is the exactly-once guard: whoever inserts a slot's row first runs
     it. Scheduled rows go in as one statement; manual rows (no slot) one by one, since
     only their order could tell their ids apart."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = insert(TaskExecution).on_conflict_do_nothing(
-        index_elements=["job_id", "scheduled_at"]
+        index_elements=["job_id", "scheduled_at", "attempt"]
     )
     ids: list[int | None] = [None] * len(rows)
     slotted = [i for i, row in enumerate(rows) if row["scheduled_at"] is not None]
     if slotted:
         returned = await conn.execute(
-            statement.returning(TaskExecution.id, TaskExecution.job_id, TaskExecution.scheduled_at),
+            statement.returning(
+                TaskExecution.id,
+                TaskExecution.job_id,
+                TaskExecution.scheduled_at,
+                TaskExecution.attempt,
+            ),
             [rows[i] for i in slotted],
         )
-        by_slot = {(job_id, at): run_id for run_id, job_id, at in returned.all()}
+        by_slot = {(job_id, at, n): run_id for run_id, job_id, at, n in returned.all()}
         for i in slotted:
             # pop: a slot asked for twice in one group has one row, for the first asker.
-            ids[i] = by_slot.pop((rows[i]["job_id"], rows[i]["scheduled_at"]), None)
+            key = (rows[i]["job_id"], rows[i]["scheduled_at"], rows[i].get("attempt", 1))
+            ids[i] = by_slot.pop(key, None)
     for i, row in enumerate(rows):
         if row["scheduled_at"] is None:
             ids[i] = (await conn.execute(statement.returning(TaskExecution.id), row)).scalar_one()
@@ -85,6 +91,29 @@ async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) ->
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def take_due_attempts(
+    db: AsyncSession, runner: str, now: datetime, limit: int
+) -> Sequence[TaskExecution]:
+    """Start the waiting attempts whose backoff has passed: each row goes from `waiting`
+    to `running` for `runner` in one conditional UPDATE, so of two leaders only one
+    takes it."""
+    due = (
+        select(TaskExecution.id)
+        .where(TaskExecution.status == ExecutionStatus.WAITING, TaskExecution.not_before <= now)
+        .order_by(TaskExecution.not_before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.id.in_(due), TaskExecution.status == ExecutionStatus.WAITING)
+        .values(status=ExecutionStatus.RUNNING, runner=runner, started_at=now)
+        .returning(TaskExecution)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalars().all()
 
 
 async def get(db: AsyncSession, execution_id: int) -> TaskExecution | None:

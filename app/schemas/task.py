@@ -13,6 +13,7 @@ from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
 from app.schemas.types import FiniteFloat, Flag, JsonObject, ShortString, String, TimeZone
 from app.schemas.worker import WorkerInfo
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
@@ -42,6 +43,8 @@ class JobInfo(BaseModel):  # type: ignore[no-redef]
     params: dict[str, Any] | None = None
     trigger_spec: dict[str, Any] | None = None
     timeout_seconds: float | None = None
+    # None: a slot runs once.
+    retry: RetryPolicy | None = None
     builtin: bool = False
     bot_config_id: int | None = None
     # The trigger in words, e.g. "every day at 03:00 UTC".
@@ -76,6 +79,7 @@ class JobCreate(BaseModel):
     params: JsonObject = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: TimeoutSeconds | None = None
+    retry: RetryPolicy | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -92,6 +96,8 @@ class JobUpdate(BaseModel):
     params: JsonObject | None = None
     trigger: TriggerSpec | None = None
     timeout_seconds: TimeoutSeconds | None = None
+    # null: no retries any more.
+    retry: RetryPolicy | None = None
     max_instances: MaxInstances | None = None
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag | None = None

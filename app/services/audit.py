@@ -38,6 +38,7 @@ JOB_SNAPSHOT_FIELDS = frozenset(
         "trigger",
         "trigger_spec",
         "timeout_seconds",
+        "retry",
         "max_instances",
         "misfire_grace_time",
         "coalesce",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.core.errors import AppError, Conflict, Invalid, NotFound, ServiceUnavailable
 from app.tasks.registry import JobSpec
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 
@@ -30,6 +31,7 @@ class AddJob(_Command):
     params: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -43,6 +45,7 @@ class AddJob(_Command):
             params=self.params,
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
+            retry=self.retry,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,
@@ -59,6 +62,7 @@ class ModifyJob(_Command):
     params: dict[str, Any] | None = None
     trigger: TriggerSpec | None = None
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
     max_instances: int | None = None
     misfire_grace_time: int | None = None
     coalesce: bool | None = None
@@ -100,6 +104,7 @@ class ImportedJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -114,6 +119,7 @@ class ImportedJob(BaseModel):
             params=self.params,
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
+            retry=self.retry,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,

@@ -88,6 +88,11 @@ class CommandHandler:
                 kwargs[key] = getattr(command, key)
         if kwargs.get("timeout_seconds") is None:
             kwargs.pop("timeout_seconds", None)
+        if "retry" in given:
+            retry = command.retry
+            kwargs["retry"] = None if retry is None else retry.model_dump(mode="json")
+        if kwargs.get("retry") is None:
+            kwargs.pop("retry", None)
         changes: dict[str, Any] = {"kwargs": kwargs}
         for key in ("name", "max_instances", "misfire_grace_time", "coalesce"):
             if key in given:

@@ -35,6 +35,7 @@ from app.tasks.history import HistoryWriter
 from app.tasks.outcome import RunOutcome
 from app.tasks.pool import Pool
 from app.tasks.registry import TaskKind, UnknownTask
+from app.tasks.retry_policy import stored_policy
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,19 @@ class Runs:
         if execution_id is None:
             logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
             return None
+        return await self._run_body(job, execution_id, scheduled_at, trigger, attempt=1)
 
+    async def _run_body(
+        self,
+        job: Job,
+        execution_id: int,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        *,
+        attempt: int,
+    ) -> RunOutcome:
+        """Run the task for its `running` row and record the outcome; a retry follows
+        one that did not succeed when the job's policy asks for it."""
         started = datetime.now(UTC)
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
@@ -156,6 +169,7 @@ class Runs:
             self._observe(
                 self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
             )
+            await self.schedule_retry(job, scheduled_at, trigger, status, attempt)
             raise
         except Exception as exc:
             status, message, tb = (
@@ -166,7 +180,59 @@ class Runs:
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
         self._observe(outcome)
+        await self.schedule_retry(job, scheduled_at, trigger, status, attempt)
         return outcome
+
+    # --- retries ----------------------------------------------------------------------
+
+    async def schedule_retry(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        status: ExecutionStatus,
+        attempt: int,
+    ) -> int | None:
+        """Write the next attempt of a slot as a `waiting` row that starts when its
+        backoff has passed, if the job's retry policy asks for one. The row, not this
+        process, holds the retry, so it survives a restart and a leader failover."""
+        try:
+            policy = stored_policy(job.kwargs.get("retry"))
+        except ValueError:
+            logger.exception("job %s: its stored retry policy cannot be read", job.id)
+            return None
+        if policy is None or not policy.retries(status.value, attempt):
+            return None
+        not_before = datetime.now(UTC) + timedelta(seconds=policy.backoff(attempt))
+        try:
+            return await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=trigger,
+                scheduled_at=scheduled_at,
+                runner=None,
+                status=ExecutionStatus.WAITING,
+                attempt=attempt + 1,
+                not_before=not_before,
+            )
+        except Exception:
+            logger.exception("job %s: could not record its attempt %d", job.id, attempt + 1)
+            return None
+
+    async def run_due_attempt(self, job: Job | None, row: TaskExecution) -> list[JobExecutionEvent]:
+        """Run an attempt the leader has just taken from `waiting` (its row is `running`
+        for this leader now). Its job gone, the attempt ends `cancelled`."""
+        if job is None:
+            await self._finish(
+                row.id,
+                row.started_at,
+                ExecutionStatus.CANCELLED,
+                message="Cancelled: the job was deleted before this attempt started",
+            )
+            return []
+        await self._run_body(job, row.id, row.scheduled_at, row.trigger, attempt=row.attempt)
+        return []
 
     async def _run_on_pool(
         self,

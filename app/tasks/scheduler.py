@@ -16,6 +16,7 @@ fires to the loop), `Runs` (the run path), `CommandHandler` (API commands).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -52,6 +53,9 @@ from app.tasks.store import Ensured, JobWriter
 logger = logging.getLogger(__name__)
 
 JOBSTORE_RETRY_SECONDS = 5
+# A retry starts at most this late after its backoff has passed.
+ATTEMPT_POLL_SECONDS = 1.0
+ATTEMPTS_PER_POLL = 100
 # How the job store's connections show in pg_stat_activity.
 JOBSTORE_APPLICATION_NAME = "reddit-bot jobstore"
 
@@ -101,6 +105,7 @@ class EnhancedScheduler:
         self.writer = JobWriter(self.engine)
         self.commands = CommandHandler(self.writer, self.executor, catalog.registry, self.loop)
         self.started_at: datetime | None = None
+        self._attempts: asyncio.Task[None] | None = None
 
     @staticmethod
     def _pool(settings: Settings, database: Database) -> Pool | None:
@@ -150,6 +155,7 @@ class EnhancedScheduler:
         if reconcile:
             await self._reconcile()
         await asyncio.to_thread(self.engine.resume)
+        self._attempts = self.loop.create_task(self._start_due_attempts())
         self.started_at = datetime.now(UTC)
         logger.info("scheduler started (%s)", self.runner_id)
 
@@ -162,6 +168,29 @@ class EnhancedScheduler:
             self.executor.adopt(row.job_id, self.runs.follow_pool_run(row.id))
         if rows:
             logger.info("following %d run(s) already on workers", len(rows))
+
+    async def _start_due_attempts(self) -> None:
+        """Retries wait in their rows; the leader starts each when its backoff has
+        passed, whichever leader wrote it. Each counts as an instance of its job."""
+        while True:
+            await asyncio.sleep(ATTEMPT_POLL_SECONDS)
+            try:
+                async with self.database.transaction() as db:
+                    rows = await execution_crud.take_due_attempts(
+                        db, self.runner_id, datetime.now(UTC), ATTEMPTS_PER_POLL
+                    )
+                for row in rows:
+                    job = await asyncio.to_thread(self.engine.get_job, row.job_id)
+                    self.executor.adopt(row.job_id, self.runs.run_due_attempt(job, row))
+            except Exception:
+                logger.exception("could not start the due retry attempts")
+
+    async def _stop_due_attempts(self) -> None:
+        if self._attempts is not None:
+            self._attempts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._attempts
+            self._attempts = None
 
     def _ensure_builtin_jobs(self) -> None:
         for spec in self.catalog.builtin_jobs:
@@ -193,6 +222,7 @@ class EnhancedScheduler:
     async def shutdown(self, grace_seconds: float | None = None) -> None:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
         (recorded as interrupted)."""
+        await self._stop_due_attempts()
         if not self.engine.running:
             if self.pool is not None:
                 await self.pool.stop()
