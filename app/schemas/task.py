@@ -152,6 +152,10 @@ class TaskExecutionResponse(BaseModel):
     error_message: str | None = None
     runner: str | None = None
     created_at: datetime
+    # 1 for a slot's first run, then 2, 3... for its retries.
+    attempt: int = 1
+    # A waiting attempt starts at this time.
+    not_before: datetime | None = None
 
 
 class RunLogLine(BaseModel):
