@@ -205,6 +205,10 @@ def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
         func.count(case((failure, 1))).label("failed"),
         func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
         func.count(case((TaskExecution.status == ExecutionStatus.QUEUED, 1))).label("queued"),
+        func.count(case((TaskExecution.status == ExecutionStatus.WAITING, 1))).label("waiting"),
+        # Each later attempt exists because the one before it failed: a slot's earlier
+        # attempts are these many failed rows, left out of the slot counts.
+        func.count(case((TaskExecution.attempt > 1, 1))).label("retries"),
         func.avg(case((success, TaskExecution.duration_seconds))).label("avg_duration"),
         func.max(case((success, TaskExecution.started_at))).label("last_success"),
         func.max(case((failure, TaskExecution.started_at))).label("last_failure"),

@@ -178,6 +178,10 @@ class JobStatsResponse(BaseModel):
     running_runs: int = 0
     # Waiting for a worker (broker executor); like running ones, not in the success rate.
     queued_runs: int = 0
+    # Runs whose retry waits for its backoff; counted like running ones.
+    waiting_runs: int = 0
+    # Every attempt of every run, retries included (the other counts are per run).
+    attempts: int = 0
     success_rate: float
     avg_duration_seconds: float
     p95_duration_seconds: float | None = None

@@ -80,6 +80,12 @@ async def test_a_failing_slot_is_retried_each_attempt_its_own_row(
     assert http_target.count("/fail-first/2") == 3
     # A slot that succeeded is not tried again.
     assert len(await executions(client, admin_headers, "flaky")) == 3
+    stats = (await client.get("/api/v1/tasks/flaky/stats", headers=admin_headers)).json()
+    assert stats["total_runs"] == 1
+    assert stats["successful_runs"] == 1
+    assert stats["failed_runs"] == 0
+    assert stats["success_rate"] == 100.0
+    assert stats["attempts"] == 3
 
 
 async def test_attempts_stop_at_max_attempts(
@@ -102,6 +108,8 @@ async def test_attempts_stop_at_max_attempts(
     # A manual run's attempts keep its trigger and have no slot.
     assert {r["trigger"] for r in rows} == {"manual"}
     assert {r["scheduled_at"] for r in rows} == {None}
+    stats = (await client.get("/api/v1/tasks/down/stats", headers=admin_headers)).json()
+    assert (stats["total_runs"], stats["failed_runs"], stats["attempts"]) == (1, 1, 3)
 
 
 async def test_an_attempt_waits_in_a_row_that_says_when_it_starts(
@@ -132,6 +140,9 @@ async def test_an_attempt_waits_in_a_row_that_says_when_it_starts(
     detail = await client.get(f"/api/v1/tasks/executions/{second['id']}", headers=admin_headers)
     assert detail.json()["status"] == "waiting"
     assert http_target.count("/status/500") == 1
+    stats = (await client.get("/api/v1/tasks/patient/stats", headers=admin_headers)).json()
+    assert (stats["total_runs"], stats["failed_runs"]) == (1, 0)
+    assert (stats["waiting_runs"], stats["attempts"]) == (1, 2)
 
 
 async def test_a_retry_only_on_listed_outcomes(
