@@ -93,27 +93,27 @@ async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) ->
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def take_due_attempts(
-    db: AsyncSession, runner: str, now: datetime, limit: int
-) -> Sequence[TaskExecution]:
-    """Start the waiting attempts whose backoff has passed: each row goes from `waiting`
-    to `running` for `runner` in one conditional UPDATE, so of two leaders only one
-    takes it."""
-    due = (
-        select(TaskExecution.id)
+async def due_attempts(db: AsyncSession, now: datetime, limit: int) -> Sequence[TaskExecution]:
+    """Waiting attempts whose backoff has passed, the longest due first."""
+    result = await db.execute(
+        select(TaskExecution)
         .where(TaskExecution.status == ExecutionStatus.WAITING, TaskExecution.not_before <= now)
         .order_by(TaskExecution.not_before)
         .limit(limit)
-        .scalar_subquery()
-    )
-    result = await db.execute(
-        update(TaskExecution)
-        .where(TaskExecution.id.in_(due), TaskExecution.status == ExecutionStatus.WAITING)
-        .values(status=ExecutionStatus.RUNNING, runner=runner, started_at=now)
-        .returning(TaskExecution)
-        .execution_options(synchronize_session=False)
     )
     return result.scalars().all()
+
+
+async def take_attempt(db: AsyncSession, execution_id: int, values: dict[str, Any]) -> bool:
+    """Start a waiting attempt (`values`: its new status and what goes with it) in one
+    conditional UPDATE: False if it is not waiting any more, so it starts once."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.id == execution_id, TaskExecution.status == ExecutionStatus.WAITING)
+        .values(**values)
+        .returning(TaskExecution.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def get(db: AsyncSession, execution_id: int) -> TaskExecution | None:

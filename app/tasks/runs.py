@@ -26,6 +26,7 @@ from apscheduler.events import (
 from apscheduler.job import Job
 
 from app.core import metrics
+from app.crud import task_execution as execution_crud
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.tasks import runner
 from app.tasks.alerts import AlertDispatcher
@@ -221,18 +222,51 @@ class Runs:
             return None
 
     async def run_due_attempt(self, job: Job | None, row: TaskExecution) -> list[JobExecutionEvent]:
-        """Run an attempt the leader has just taken from `waiting` (its row is `running`
-        for this leader now). Its job gone, the attempt ends `cancelled`."""
+        """Start a waiting attempt whose backoff has passed: `running` on this leader, or
+        `queued` and published with the broker executor. Its job gone, the attempt ends
+        `cancelled`. Nothing happens if another pass of the poll took it first."""
+        now = datetime.now(UTC)
         if job is None:
-            await self._finish(
+            await self._take_attempt(
                 row.id,
-                row.started_at,
-                ExecutionStatus.CANCELLED,
-                message="Cancelled: the job was deleted before this attempt started",
+                status=ExecutionStatus.CANCELLED,
+                completed_at=now,
+                error_message="Cancelled: the job was deleted before this attempt started",
             )
             return []
-        await self._run_body(job, row.id, row.scheduled_at, row.trigger, attempt=row.attempt)
+        if self.pool is not None:
+            message = self._pool_message(job, row.scheduled_at, now)
+            queued = await self._take_attempt(
+                row.id,
+                status=ExecutionStatus.QUEUED,
+                started_at=now,
+                claim_token=message.claim_token,
+                deadline_at=self._queue_deadline(job, now, row.scheduled_at, attempt=row.attempt),
+                message=message.body(),
+                published_at=now,
+            )
+            if queued:
+                done = await self.pool.run(
+                    message.model_copy(update={"execution_id": row.id}), row.id
+                )
+                self.observe_pool_run(done)
+                await self.schedule_retry(
+                    job, row.scheduled_at, row.trigger, done.status, row.attempt
+                )
+            return []
+        if await self._take_attempt(
+            row.id, status=ExecutionStatus.RUNNING, runner=self.runner_id, started_at=now
+        ):
+            await self._run_body(job, row.id, row.scheduled_at, row.trigger, attempt=row.attempt)
         return []
+
+    async def _take_attempt(self, execution_id: int, **values: Any) -> bool:
+        try:
+            async with self.runtime.database.transaction() as db:
+                return await execution_crud.take_attempt(db, execution_id, values)
+        except Exception:
+            logger.exception("could not start the waiting attempt %s", execution_id)
+            return False
 
     async def _run_on_pool(
         self,
@@ -243,22 +277,8 @@ class Runs:
         run_now: RunNow | None,
     ) -> RunOutcome | None:
         now = datetime.now(UTC)
-        timeout, kind = self._timeout_and_kind(job)
-        if scheduled_at is not None and job.misfire_grace_time is not None:
-            deadline = scheduled_at + timedelta(seconds=job.misfire_grace_time)
-        else:
-            deadline = now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
-        message = RunMessage(
-            execution_id=0,
-            claim_token=uuid.uuid4().hex,
-            task=job_task(job) or "",
-            params=job.kwargs.get("params") or {},
-            timeout_seconds=timeout,
-            job_id=job.id,
-            scheduled_at=scheduled_at,
-            queued_at=now,
-            kind=kind,
-        )
+        deadline = self._queue_deadline(job, now, scheduled_at)
+        message = self._pool_message(job, scheduled_at, now)
         try:
             execution_id = await self.history.record_start(
                 job_id=job.id,
@@ -285,7 +305,33 @@ class Runs:
         row = await pool.run(
             message.model_copy(update={"execution_id": execution_id}), execution_id
         )
-        return self.observe_pool_run(row)
+        outcome = self.observe_pool_run(row)
+        await self.schedule_retry(job, scheduled_at, trigger, row.status, attempt=1)
+        return outcome
+
+    def _pool_message(self, job: Job, scheduled_at: datetime | None, now: datetime) -> RunMessage:
+        timeout, kind = self._timeout_and_kind(job)
+        return RunMessage(
+            execution_id=0,
+            claim_token=uuid.uuid4().hex,
+            task=job_task(job) or "",
+            params=job.kwargs.get("params") or {},
+            timeout_seconds=timeout,
+            job_id=job.id,
+            scheduled_at=scheduled_at,
+            queued_at=now,
+            kind=kind,
+        )
+
+    def _queue_deadline(
+        self, job: Job, now: datetime, scheduled_at: datetime | None, *, attempt: int = 1
+    ) -> datetime:
+        """When a queued run no worker took is missed. A retry's grace time counts from
+        when it is queued: its slot is long past by then."""
+        if scheduled_at is not None and job.misfire_grace_time is not None:
+            start = scheduled_at if attempt == 1 else now
+            return start + timedelta(seconds=job.misfire_grace_time)
+        return now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
 
     def _timeout_and_kind(self, job: Job) -> tuple[float, TaskKind]:
         settings = self.runtime.settings

@@ -176,8 +176,8 @@ class EnhancedScheduler:
             await asyncio.sleep(ATTEMPT_POLL_SECONDS)
             try:
                 async with self.database.transaction() as db:
-                    rows = await execution_crud.take_due_attempts(
-                        db, self.runner_id, datetime.now(UTC), ATTEMPTS_PER_POLL
+                    rows = await execution_crud.due_attempts(
+                        db, datetime.now(UTC), ATTEMPTS_PER_POLL
                     )
                 for row in rows:
                     job = await asyncio.to_thread(self.engine.get_job, row.job_id)
