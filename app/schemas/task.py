@@ -27,6 +27,7 @@ TaskName = Annotated[String, Field(min_length=1, max_length=100)]
 TimeoutSeconds = Annotated[FiniteFloat, Field(gt=0, le=MAX_TIMEOUT_SECONDS)]
 MaxInstances = Annotated[int, Field(strict=True, ge=1, le=100)]
 MisfireGraceTime = Annotated[int, Field(strict=True, ge=1, le=MAX_MISFIRE_GRACE_SECONDS)]
+PauseAfterFailures = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
 
 # The design's field `kwargs` clashes with the plugin-generated __init__(**kwargs).
@@ -45,6 +46,8 @@ class JobInfo(BaseModel):  # type: ignore[no-redef]
     timeout_seconds: float | None = None
     # None: a slot runs once.
     retry: RetryPolicy | None = None
+    # None: failures never pause the job.
+    pause_after_failures: int | None = None
     builtin: bool = False
     bot_config_id: int | None = None
     # The trigger in words, e.g. "every day at 03:00 UTC".
@@ -80,6 +83,7 @@ class JobCreate(BaseModel):
     trigger: TriggerSpec
     timeout_seconds: TimeoutSeconds | None = None
     retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -98,6 +102,7 @@ class JobUpdate(BaseModel):
     timeout_seconds: TimeoutSeconds | None = None
     # null: no retries any more.
     retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances | None = None
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag | None = None

@@ -12,6 +12,7 @@ from app.schemas.task import (
     JobId,
     MaxInstances,
     MisfireGraceTime,
+    PauseAfterFailures,
     TaskName,
     TimeoutSeconds,
 )
@@ -39,6 +40,7 @@ class JobImportItem(BaseModel):
     trigger: TriggerSpec
     timeout_seconds: TimeoutSeconds | None = None
     retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -57,6 +59,7 @@ class ExportedJob(BaseModel):
     trigger: dict[str, Any]
     timeout_seconds: float | None
     retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int | None
     misfire_grace_time: int | None
     coalesce: bool | None

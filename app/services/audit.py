@@ -39,6 +39,7 @@ JOB_SNAPSHOT_FIELDS = frozenset(
         "trigger_spec",
         "timeout_seconds",
         "retry",
+        "pause_after_failures",
         "max_instances",
         "misfire_grace_time",
         "coalesce",

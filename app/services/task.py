@@ -81,6 +81,7 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         trigger_description=humanize.describe(trigger),
         timeout_seconds=kwargs.get("timeout_seconds"),
         retry=retry_policy.stored_policy(kwargs.get("retry")),
+        pause_after_failures=kwargs.get("pause_after_failures"),
         builtin=row.id in BUILTIN_JOB_IDS,
         bot_config_id=bot_config_id_of(row.id),
         func=state.get("func"),

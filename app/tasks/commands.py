@@ -32,6 +32,7 @@ class AddJob(_Command):
     trigger: TriggerSpec
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -46,6 +47,7 @@ class AddJob(_Command):
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
             retry=self.retry,
+            pause_after_failures=self.pause_after_failures,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,
@@ -63,6 +65,7 @@ class ModifyJob(_Command):
     trigger: TriggerSpec | None = None
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int | None = None
     misfire_grace_time: int | None = None
     coalesce: bool | None = None
@@ -105,6 +108,7 @@ class ImportedJob(BaseModel):
     trigger: TriggerSpec
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -120,6 +124,7 @@ class ImportedJob(BaseModel):
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
             retry=self.retry,
+            pause_after_failures=self.pause_after_failures,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,

@@ -124,6 +124,8 @@ class JobSpec(BaseModel):
     params: dict[str, Any] | None = None
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
+    # Consecutive failed runs that pause the job (None: never).
+    pause_after_failures: int | None = None
     max_instances: int = 1
     # None: a late run still runs (once, coalesced) instead of being dropped.
     misfire_grace_time: int | None = None

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import traceback
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from app.tasks.alerts import AlertDispatcher
 from app.tasks.broker import RunMessage
 from app.tasks.executor import RunNow
 from app.tasks.history import HistoryWriter
+from app.tasks.manager import TaskManager
 from app.tasks.outcome import RunOutcome
 from app.tasks.pool import Pool
 from app.tasks.registry import TaskKind, UnknownTask
@@ -76,6 +77,8 @@ class Runs:
         self.alerts = alerts
         self.runner_id = runner_id
         self._background: set[asyncio.Task[Any]] = set()
+        # Told when a job reaches its `pause_after_failures` (the job, its streak).
+        self.on_failure_streak: Callable[[Job, int], Awaitable[None]] | None = None
 
     async def execute(
         self, job: Job, run_times: list[datetime], run_now: RunNow | None
@@ -170,7 +173,7 @@ class Runs:
             self._observe(
                 self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
             )
-            await self.schedule_retry(job, scheduled_at, trigger, status, attempt)
+            await self.after_attempt(job, scheduled_at, trigger, status, attempt)
             raise
         except Exception as exc:
             status, message, tb = (
@@ -181,10 +184,38 @@ class Runs:
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
         self._observe(outcome)
-        await self.schedule_retry(job, scheduled_at, trigger, status, attempt)
+        await self.after_attempt(job, scheduled_at, trigger, status, attempt)
         return outcome
 
-    # --- retries ----------------------------------------------------------------------
+    # --- retries and pausing after failures --------------------------------------------
+
+    async def after_attempt(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        status: ExecutionStatus,
+        attempt: int,
+    ) -> None:
+        """What follows an attempt's outcome: its retry, or, for a run that failed for
+        good, the job's pause when its failures in a row reach `pause_after_failures`."""
+        if await self.schedule_retry(job, scheduled_at, trigger, status, attempt) is not None:
+            return
+        if status in PAUSING_STATUSES:
+            await self._pause_if_failing(job)
+
+    async def _pause_if_failing(self, job: Job) -> None:
+        limit = job.kwargs.get("pause_after_failures")
+        if not isinstance(limit, int) or self.on_failure_streak is None:
+            return
+        try:
+            async with self.runtime.database.transaction() as db:
+                rows = await TaskManager(db).get_job_executions(job.id, limit=limit * 21 + 20)
+            streak = failed_runs_in_a_row(rows)
+            if streak >= limit:
+                await self.on_failure_streak(job, streak)
+        except Exception:
+            logger.exception("job %s: could not check its failures in a row", job.id)
 
     async def schedule_retry(
         self,
@@ -250,7 +281,7 @@ class Runs:
                     message.model_copy(update={"execution_id": row.id}), row.id
                 )
                 self.observe_pool_run(done)
-                await self.schedule_retry(
+                await self.after_attempt(
                     job, row.scheduled_at, row.trigger, done.status, row.attempt
                 )
             return []
@@ -306,7 +337,7 @@ class Runs:
             message.model_copy(update={"execution_id": execution_id}), execution_id
         )
         outcome = self.observe_pool_run(row)
-        await self.schedule_retry(job, scheduled_at, trigger, row.status, attempt=1)
+        await self.after_attempt(job, scheduled_at, trigger, row.status, attempt=1)
         return outcome
 
     def _pool_message(self, job: Job, scheduled_at: datetime | None, now: datetime) -> RunMessage:
@@ -504,6 +535,25 @@ class Runs:
     async def wait_background(self, timeout: float) -> None:
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
+
+
+# Outcomes that count towards `pause_after_failures`; a success ends a streak, and the
+# outcomes that say nothing of the job's code (skipped, missed...) are passed over.
+PAUSING_STATUSES = frozenset(
+    {ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED}
+)
+
+
+def failed_runs_in_a_row(rows: Sequence[TaskExecution]) -> int:
+    """Runs that failed for good in a row, newest first: each run counts once, by its
+    first attempt (a run whose last attempt failed failed on every attempt)."""
+    streak = 0
+    for row in rows:
+        if row.status is ExecutionStatus.SUCCESS:
+            break
+        if row.status in PAUSING_STATUSES and row.attempt == 1:
+            streak += 1
+    return streak
 
 
 def _missed_by(job: Job, run_time: datetime) -> timedelta | None:

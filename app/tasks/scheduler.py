@@ -31,12 +31,15 @@ from apscheduler.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
+from apscheduler.job import Job
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from app.core.config import Settings
+from app.crud import audit as audit_crud
 from app.crud import task_execution as execution_crud
 from app.db.session import Database, sqlite_pragmas
+from app.models.audit import AuditAction, AuditSource
 from app.tasks import commands, runner
 from app.tasks.alerts import AlertDispatcher
 from app.tasks.dispatch import CommandHandler
@@ -56,6 +59,8 @@ JOBSTORE_RETRY_SECONDS = 5
 # A retry starts at most this late after its backoff has passed.
 ATTEMPT_POLL_SECONDS = 1.0
 ATTEMPTS_PER_POLL = 100
+# Who the audit log names for changes the scheduler makes on its own.
+SYSTEM_ACTOR = "system"
 # How the job store's connections show in pg_stat_activity.
 JOBSTORE_APPLICATION_NAME = "reddit-bot jobstore"
 
@@ -103,6 +108,7 @@ class EnhancedScheduler:
         self.engine.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.engine.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.writer = JobWriter(self.engine)
+        self.runs.on_failure_streak = self._pause_after_failures
         self.commands = CommandHandler(self.writer, self.executor, catalog.registry, self.loop)
         self.started_at: datetime | None = None
         self._attempts: asyncio.Task[None] | None = None
@@ -191,6 +197,36 @@ class EnhancedScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._attempts
             self._attempts = None
+
+    async def _pause_after_failures(self, job: Job, streak: int) -> None:
+        """Pause a job whose runs failed `pause_after_failures` times in a row, with an
+        audit entry by the system and an alert."""
+        if not await asyncio.to_thread(self._pause_running_job, job.id):
+            return
+        reason = f"Paused by the scheduler after {streak} failed runs in a row"
+        async with self.database.transaction() as db:
+            await audit_crud.create(
+                db,
+                created_at=datetime.now(UTC),
+                actor_id=None,
+                actor_email=SYSTEM_ACTOR,
+                action=AuditAction.PAUSE,
+                source=AuditSource.SYSTEM,
+                job_id=job.id,
+                before={"paused": False},
+                after={"paused": True},
+                reason=reason,
+            )
+        logger.warning("job %s: %s", job.id, reason)
+        self.alerts.job_paused(job.id, job.name, streak, reason)
+
+    def _pause_running_job(self, job_id: str) -> bool:
+        """False if the job is gone or already paused."""
+        job = self.engine.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return False
+        self.writer.pause(job)
+        return True
 
     def _ensure_builtin_jobs(self) -> None:
         for spec in self.catalog.builtin_jobs:

@@ -32,6 +32,8 @@ def job_kwargs(spec: JobSpec) -> dict[str, Any]:
         kwargs["timeout_seconds"] = spec.timeout_seconds
     if spec.retry is not None:
         kwargs["retry"] = spec.retry.model_dump(mode="json")
+    if spec.pause_after_failures is not None:
+        kwargs["pause_after_failures"] = spec.pause_after_failures
     return kwargs
 
 
