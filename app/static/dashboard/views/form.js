@@ -172,6 +172,18 @@ export async function viewForm(jobId) {
         }),
       ),
       field(
+        "pause_after_failures",
+        "Pause after failures in a row",
+        input("pause_after_failures", {
+          type: "number",
+          min: 1,
+          max: 1000,
+          step: 1,
+          value: editing && job.pause_after_failures ? job.pause_after_failures : "",
+          placeholder: "never",
+        }),
+      ),
+      field(
         "coalesce",
         "Coalesce missed runs",
         h("input", {
@@ -225,6 +237,7 @@ export async function viewForm(jobId) {
     max_instances: optionNumber("max_instances"),
     misfire_grace_time: optionNumber("misfire_grace_time"),
     coalesce: form.querySelector("[name='coalesce']").checked,
+    pause_after_failures: optionNumber("pause_after_failures"),
     retry: readRetry(form, optionNumber),
   });
   const initial = editing ? JSON.stringify(readAll()) : null;
