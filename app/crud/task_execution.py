@@ -35,25 +35,31 @@ FAILURE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionSt
 
 
 async def insert_runs(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int | None]:
-    """Insert run rows; each gets its id, or None if its `(job_id, scheduled_at)` slot has
-    a row already. This is the exactly-once guard: whoever inserts a slot's row first runs
+    """Insert run rows; each gets its id, or None if its `(job_id, scheduled_at, attempt)`
+    has a row already. This is the exactly-once guard: whoever inserts a slot's row first runs
     it. Scheduled rows go in as one statement; manual rows (no slot) one by one, since
     only their order could tell their ids apart."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = insert(TaskExecution).on_conflict_do_nothing(
-        index_elements=["job_id", "scheduled_at"]
+        index_elements=["job_id", "scheduled_at", "attempt"]
     )
     ids: list[int | None] = [None] * len(rows)
     slotted = [i for i, row in enumerate(rows) if row["scheduled_at"] is not None]
     if slotted:
         returned = await conn.execute(
-            statement.returning(TaskExecution.id, TaskExecution.job_id, TaskExecution.scheduled_at),
+            statement.returning(
+                TaskExecution.id,
+                TaskExecution.job_id,
+                TaskExecution.scheduled_at,
+                TaskExecution.attempt,
+            ),
             [rows[i] for i in slotted],
         )
-        by_slot = {(job_id, at): run_id for run_id, job_id, at in returned.all()}
+        by_slot = {(job_id, at, n): run_id for run_id, job_id, at, n in returned.all()}
         for i in slotted:
             # pop: a slot asked for twice in one group has one row, for the first asker.
-            ids[i] = by_slot.pop((rows[i]["job_id"], rows[i]["scheduled_at"]), None)
+            key = (rows[i]["job_id"], rows[i]["scheduled_at"], rows[i].get("attempt", 1))
+            ids[i] = by_slot.pop(key, None)
     for i, row in enumerate(rows):
         if row["scheduled_at"] is None:
             ids[i] = (await conn.execute(statement.returning(TaskExecution.id), row)).scalar_one()
@@ -88,6 +94,29 @@ async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) ->
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def due_attempts(db: AsyncSession, now: datetime, limit: int) -> Sequence[TaskExecution]:
+    """Waiting attempts whose backoff has passed, the longest due first."""
+    result = await db.execute(
+        select(TaskExecution)
+        .where(TaskExecution.status == ExecutionStatus.WAITING, TaskExecution.not_before <= now)
+        .order_by(TaskExecution.not_before)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def take_attempt(db: AsyncSession, execution_id: int, values: dict[str, Any]) -> bool:
+    """Start a waiting attempt (`values`: its new status and what goes with it) in one
+    conditional UPDATE: False if it is not waiting any more, so it starts once."""
+    result = await db.execute(
+        update(TaskExecution)
+        .where(TaskExecution.id == execution_id, TaskExecution.status == ExecutionStatus.WAITING)
+        .values(**values)
+        .returning(TaskExecution.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def get(db: AsyncSession, execution_id: int) -> TaskExecution | None:
@@ -179,6 +208,10 @@ def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
         func.count(case((failure, 1))).label("failed"),
         func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
         func.count(case((TaskExecution.status == ExecutionStatus.QUEUED, 1))).label("queued"),
+        func.count(case((TaskExecution.status == ExecutionStatus.WAITING, 1))).label("waiting"),
+        # Each later attempt exists because the one before it failed: a slot's earlier
+        # attempts are these many failed rows, left out of the slot counts.
+        func.count(case((TaskExecution.attempt > 1, 1))).label("retries"),
         func.avg(case((success, TaskExecution.duration_seconds))).label("avg_duration"),
         func.max(case((success, TaskExecution.started_at))).label("last_success"),
         func.max(case((failure, TaskExecution.started_at))).label("last_failure"),
@@ -309,7 +342,7 @@ async def first_started(db: AsyncSession, job_id: str) -> datetime | None:
 # changes it, and whatever it reports (metrics, alerts) is reported once. They use the
 # database's clock where they compare with a heartbeat or a deadline.
 
-UNFINISHED_STATUSES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+UNFINISHED_STATUSES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
 NOTIFY_DONE_CHANNEL = "task_executions_done"
 
 

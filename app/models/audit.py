@@ -30,6 +30,8 @@ class AuditSource(enum.StrEnum):
 
     TASKS = "tasks"
     BOT_CONFIG = "bot_config"
+    # The scheduler itself, e.g. pausing a job after its failures.
+    SYSTEM = "system"
 
 
 class AuditEntry(Base):

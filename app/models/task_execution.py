@@ -22,6 +22,8 @@ class ExecutionStatus(enum.StrEnum):
     MISSED = "missed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # A retry attempt waiting for its backoff to pass (`not_before`).
+    WAITING = "waiting"
     # Ended or dropped on an operator's request (`error_message` names who): finished,
     # not failed.
     CANCELLED = "cancelled"
@@ -38,18 +40,21 @@ class ExecutionTrigger(enum.StrEnum):
 class TaskExecution(Base):
     """One row per run attempt of a job, written before the run starts.
 
-    The unique `(job_id, scheduled_at)` index is what makes a fire time run at most
-    once: a second scheduler that reaches the same slot fails to insert and skips.
-    Manual runs have no fire time (NULL never conflicts).
+    The unique `(job_id, scheduled_at, attempt)` index is what makes a fire time run at
+    most once per attempt: a second scheduler that reaches the same slot fails to insert
+    and skips. Manual runs have no fire time (NULL never conflicts).
     """
 
     __tablename__ = "task_executions"
     __table_args__ = (
-        Index("uq_task_executions_job_slot", "job_id", "scheduled_at", unique=True),
+        Index(
+            "uq_task_executions_job_slot_attempt", "job_id", "scheduled_at", "attempt", unique=True
+        ),
         Index("ix_task_executions_job_started", "job_id", "started_at"),
         Index("ix_task_executions_created_at", "created_at"),
         Index("ix_task_executions_status", "status"),
         Index("ix_task_executions_runner_status", "runner", "status"),
+        Index("ix_task_executions_status_not_before", "status", "not_before"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -78,6 +83,10 @@ class TaskExecution(Base):
     message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 1 for a slot's first run; a retry of the same slot is the next number.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Waiting: when the attempt may start (its backoff has passed).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TaskExecutionLog(Base):

@@ -21,6 +21,7 @@ from app.schemas.types import (
     TimeZone,
 )
 from app.schemas.worker import WorkerInfo
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,190}$"
@@ -34,6 +35,7 @@ TaskName = Annotated[String, Field(min_length=1, max_length=100)]
 TimeoutSeconds = Annotated[FiniteFloat, Field(gt=0, le=MAX_TIMEOUT_SECONDS)]
 MaxInstances = Annotated[int, Field(strict=True, ge=1, le=100)]
 MisfireGraceTime = Annotated[int, Field(strict=True, ge=1, le=MAX_MISFIRE_GRACE_SECONDS)]
+PauseAfterFailures = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
 
 # The design's field `kwargs` clashes with the plugin-generated __init__(**kwargs).
@@ -50,6 +52,10 @@ class JobInfo(BaseModel):  # type: ignore[no-redef]
     params: dict[str, Any] | None = None
     trigger_spec: dict[str, Any] | None = None
     timeout_seconds: float | None = None
+    # None: a slot runs once.
+    retry: RetryPolicy | None = None
+    # None: failures never pause the job.
+    pause_after_failures: int | None = None
     builtin: bool = False
     bot_config_id: int | None = None
     # The trigger in words, e.g. "every day at 03:00 UTC".
@@ -84,6 +90,8 @@ class JobCreate(BaseModel):
     params: JsonObject = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: TimeoutSeconds | None = None
+    retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -100,6 +108,9 @@ class JobUpdate(BaseModel):
     params: JsonObject | None = None
     trigger: TriggerSpec | None = None
     timeout_seconds: TimeoutSeconds | None = None
+    # null: no retries any more.
+    retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances | None = None
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag | None = None
@@ -171,6 +182,10 @@ class TaskExecutionResponse(BaseModel):
     error_message: str | None = None
     runner: str | None = None
     created_at: datetime
+    # 1 for a slot's first run, then 2, 3... for its retries.
+    attempt: int = 1
+    # A waiting attempt starts at this time.
+    not_before: datetime | None = None
 
 
 class RunLogLine(BaseModel):
@@ -193,6 +208,10 @@ class JobStatsResponse(BaseModel):
     running_runs: int = 0
     # Waiting for a worker (broker executor); like running ones, not in the success rate.
     queued_runs: int = 0
+    # Runs whose retry waits for its backoff; counted like running ones.
+    waiting_runs: int = 0
+    # Every attempt of every run, retries included (the other counts are per run).
+    attempts: int = 0
     success_rate: float
     avg_duration_seconds: float
     p95_duration_seconds: float | None = None

@@ -12,10 +12,12 @@ from app.schemas.task import (
     JobId,
     MaxInstances,
     MisfireGraceTime,
+    PauseAfterFailures,
     TaskName,
     TimeoutSeconds,
 )
 from app.schemas.types import Flag, JsonObject, ShortString, Timestamp
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 ImportMode = Literal["create", "upsert"]
@@ -37,6 +39,8 @@ class JobImportItem(BaseModel):
     params: JsonObject = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: TimeoutSeconds | None = None
+    retry: RetryPolicy | None = None
+    pause_after_failures: PauseAfterFailures | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -54,6 +58,8 @@ class ExportedJob(BaseModel):
     params: dict[str, Any]
     trigger: dict[str, Any]
     timeout_seconds: float | None
+    retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int | None
     misfire_grace_time: int | None
     coalesce: bool | None

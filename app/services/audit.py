@@ -38,6 +38,8 @@ JOB_SNAPSHOT_FIELDS = frozenset(
         "trigger",
         "trigger_spec",
         "timeout_seconds",
+        "retry",
+        "pause_after_failures",
         "max_instances",
         "misfire_grace_time",
         "coalesce",

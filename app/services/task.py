@@ -39,7 +39,15 @@ from app.schemas.task import (
 from app.services import audit as audit_service
 from app.services import worker as worker_service
 from app.services.auth import Principal
-from app.tasks import commands, humanize, specs, stored_triggers, trigger_specs, triggers
+from app.tasks import (
+    commands,
+    humanize,
+    retry_policy,
+    specs,
+    stored_triggers,
+    trigger_specs,
+    triggers,
+)
 from app.tasks.client import SchedulerClient
 from app.tasks.jobs import BUILTIN_JOB_IDS, check_managed, registry
 from app.tasks.jobs.scraping import bot_config_id_of, is_bot_job
@@ -74,6 +82,8 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         trigger_spec=stored_triggers.describe_trigger(trigger),
         trigger_description=humanize.describe(trigger),
         timeout_seconds=kwargs.get("timeout_seconds"),
+        retry=retry_policy.stored_policy(kwargs.get("retry")),
+        pause_after_failures=kwargs.get("pause_after_failures"),
         builtin=row.id in BUILTIN_JOB_IDS,
         bot_config_id=bot_config_id_of(row.id),
         func=state.get("func"),

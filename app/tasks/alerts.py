@@ -125,6 +125,31 @@ class AlertDispatcher:
             return
         self._start(self._alert(outcome))
 
+    def job_paused(self, job_id: str, job_name: str, streak: int, reason: str) -> None:
+        """Alert that the scheduler paused a job after `streak` failed runs in a row."""
+        if not self.urls:
+            return
+        payload = {
+            "source": SOURCE,
+            "event": "paused",
+            "text": f"Job {job_id} ({job_name}) paused after {streak} failed runs in a row",
+            "job_id": job_id,
+            "job_name": job_name,
+            "consecutive_failures": streak,
+            "reason": reason,
+            "runner": self.runner,
+            "sent_at": datetime.now(UTC).isoformat(),
+        }
+        self._start(self._send(payload))
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        try:
+            await asyncio.gather(*(self._deliver(url, payload) for url in self.urls))
+        except Exception:
+            logger.exception(
+                "alert %s for job %s could not be sent", payload["event"], payload["job_id"]
+            )
+
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.core.errors import AppError, Conflict, Invalid, NotFound, ServiceUnavailable
 from app.tasks.registry import JobSpec
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 
@@ -30,6 +31,8 @@ class AddJob(_Command):
     params: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -43,6 +46,8 @@ class AddJob(_Command):
             params=self.params,
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
+            retry=self.retry,
+            pause_after_failures=self.pause_after_failures,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,
@@ -59,6 +64,8 @@ class ModifyJob(_Command):
     params: dict[str, Any] | None = None
     trigger: TriggerSpec | None = None
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int | None = None
     misfire_grace_time: int | None = None
     coalesce: bool | None = None
@@ -115,6 +122,8 @@ class ImportedJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     trigger: TriggerSpec
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
+    pause_after_failures: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -129,6 +138,8 @@ class ImportedJob(BaseModel):
             params=self.params,
             trigger=self.trigger,
             timeout_seconds=self.timeout_seconds,
+            retry=self.retry,
+            pause_after_failures=self.pause_after_failures,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,

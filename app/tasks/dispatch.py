@@ -109,11 +109,17 @@ class CommandHandler:
         job = self.writer.existing(command.job_id)
         given = command.model_fields_set
         kwargs = dict(job.kwargs)
-        for key in ("task", "params", "timeout_seconds"):
+        for key in ("task", "params", "timeout_seconds", "pause_after_failures"):
             if key in given:
                 kwargs[key] = getattr(command, key)
-        if kwargs.get("timeout_seconds") is None:
-            kwargs.pop("timeout_seconds", None)
+        for key in ("timeout_seconds", "pause_after_failures"):
+            if kwargs.get(key) is None:
+                kwargs.pop(key, None)
+        if "retry" in given:
+            retry = command.retry
+            kwargs["retry"] = None if retry is None else retry.model_dump(mode="json")
+        if kwargs.get("retry") is None:
+            kwargs.pop("retry", None)
         changes: dict[str, Any] = {"kwargs": kwargs}
         for key in ("name", "max_instances", "misfire_grace_time", "coalesce"):
             if key in given:

@@ -135,12 +135,18 @@ class HistoryWriter:
         claim_token: str | None = None,
         deadline_at: datetime | None = None,
         message: dict[str, Any] | None = None,
+        attempt: int = 1,
+        not_before: datetime | None = None,
     ) -> int | None:
         """The row for a run, committed before it starts (or, `queued`, before it is
         published to the workers). None: another scheduler already holds this fire
         time, so this one must not run it."""
         now = datetime.now(UTC)
-        unfinished = status in (ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)
+        unfinished = status in (
+            ExecutionStatus.RUNNING,
+            ExecutionStatus.QUEUED,
+            ExecutionStatus.WAITING,
+        )
         row = {
             "job_id": job_id,
             "job_name": job_name,
@@ -157,6 +163,8 @@ class HistoryWriter:
             "deadline_at": deadline_at,
             "message": message,
             "published_at": now if message is not None else None,
+            "attempt": attempt,
+            "not_before": not_before,
         }
         if scheduled_at is None:
             # A manual run claims no slot, and in a group it would be a second statement.

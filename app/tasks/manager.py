@@ -51,16 +51,20 @@ class TaskManager:
 
     async def get_job_stats(self, job_id: str | None) -> JobStatsResponse:
         row = await execution_crud.stats(self.db, job_id)
-        total = int(row["total"])
+        # A slot counts once, by its last attempt.
+        retries = int(row["retries"])
+        total = int(row["total"]) - retries
         successful = int(row["successful"])
-        # Queued runs (waiting for a worker) have not finished either.
-        finished = total - int(row["running"]) - int(row["queued"])
+        # Queued runs (waiting for a worker) and waiting attempts have not finished either.
+        finished = total - int(row["running"]) - int(row["queued"]) - int(row["waiting"])
         return JobStatsResponse(
             total_runs=total,
             successful_runs=successful,
-            failed_runs=int(row["failed"]),
+            failed_runs=max(int(row["failed"]) - retries, 0),
             running_runs=int(row["running"]),
             queued_runs=int(row["queued"]),
+            waiting_runs=int(row["waiting"]),
+            attempts=int(row["total"]),
             success_rate=round(successful / finished * 100, 2) if finished else 0.0,
             avg_duration_seconds=float(row["avg_duration"] or 0.0),
             p95_duration_seconds=(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.session import Database
+from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
 
@@ -122,6 +123,9 @@ class JobSpec(BaseModel):
     trigger: TriggerSpec
     params: dict[str, Any] | None = None
     timeout_seconds: float | None = None
+    retry: RetryPolicy | None = None
+    # Consecutive failed runs that pause the job (None: never).
+    pause_after_failures: int | None = None
     max_instances: int = 1
     # None: a late run still runs (once, coalesced) instead of being dropped.
     misfire_grace_time: int | None = None

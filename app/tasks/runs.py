@@ -12,7 +12,7 @@ import asyncio
 import logging
 import traceback
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,15 +26,18 @@ from apscheduler.events import (
 from apscheduler.job import Job
 
 from app.core import metrics
+from app.crud import task_execution as execution_crud
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
 from app.tasks import runner
 from app.tasks.alerts import AlertDispatcher
 from app.tasks.broker import RunMessage
 from app.tasks.executor import RunNow
 from app.tasks.history import HistoryWriter
+from app.tasks.manager import TaskManager
 from app.tasks.outcome import RunOutcome
 from app.tasks.pool import Pool
 from app.tasks.registry import TaskKind, UnknownTask
+from app.tasks.retry_policy import stored_policy
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ class Runs:
         # cancelled (their row is `cancelled` already).
         self._bodies: dict[int, asyncio.Task[Any]] = {}
         self._cancelled: set[int] = set()
+        # Told when a job reaches its `pause_after_failures` (the job, its streak).
+        self.on_failure_streak: Callable[[Job, int], Awaitable[None]] | None = None
 
     async def execute(
         self, job: Job, run_times: list[datetime], run_now: RunNow | None
@@ -134,7 +139,19 @@ class Runs:
         if execution_id is None:
             logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
             return None
+        return await self._run_body(job, execution_id, scheduled_at, trigger, attempt=1)
 
+    async def _run_body(
+        self,
+        job: Job,
+        execution_id: int,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        *,
+        attempt: int,
+    ) -> RunOutcome:
+        """Run the task for its `running` row and record the outcome; a retry follows
+        one that did not succeed when the job's policy asks for it."""
         started = datetime.now(UTC)
         status, result, message, tb = ExecutionStatus.SUCCESS, None, None, None
         try:
@@ -142,7 +159,7 @@ class Runs:
             # A backfilled slot is late on purpose: no lateness for it.
             due = None if trigger is ExecutionTrigger.BACKFILL else scheduled_at
             metrics.run_started(job_task(job), due, started)
-            result = await self._run_body(job, execution_id)
+            result = await self._body_task(job, execution_id)
         except runner.TaskTimeout as exc:
             status, message = ExecutionStatus.TIMEOUT, str(exc)
         except asyncio.CancelledError:
@@ -156,6 +173,7 @@ class Runs:
             self._observe(
                 self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
             )
+            await self.after_attempt(job, scheduled_at, trigger, status, attempt)
             raise
         except Exception as exc:
             status, message, tb = (
@@ -170,9 +188,10 @@ class Runs:
         await self._finish(execution_id, started, status, result=result, message=message, tb=tb)
         outcome = self._outcome(job, execution_id, trigger, scheduled_at, started, status, message)
         self._observe(outcome)
+        await self.after_attempt(job, scheduled_at, trigger, status, attempt)
         return outcome
 
-    async def _run_body(self, job: Job, execution_id: int) -> Any:
+    async def _body_task(self, job: Job, execution_id: int) -> Any:
         """The task body as a task of its own, so that `cancel` can stop this run alone."""
         if execution_id in self._cancelled:
             # Cancelled between its row and its start.
@@ -238,6 +257,118 @@ class Runs:
             return []
         return [_event(job, slot, outcome.status, outcome.error_message)]
 
+    # --- retries and pausing after failures --------------------------------------------
+
+    async def after_attempt(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        status: ExecutionStatus,
+        attempt: int,
+    ) -> None:
+        """What follows an attempt's outcome: its retry, or, for a run that failed for
+        good, the job's pause when its failures in a row reach `pause_after_failures`."""
+        if await self.schedule_retry(job, scheduled_at, trigger, status, attempt) is not None:
+            return
+        if status in PAUSING_STATUSES:
+            await self._pause_if_failing(job)
+
+    async def _pause_if_failing(self, job: Job) -> None:
+        limit = job.kwargs.get("pause_after_failures")
+        if not isinstance(limit, int) or self.on_failure_streak is None:
+            return
+        try:
+            async with self.runtime.database.transaction() as db:
+                rows = await TaskManager(db).get_job_executions(job.id, limit=limit * 21 + 20)
+            streak = failed_runs_in_a_row(rows)
+            if streak >= limit:
+                await self.on_failure_streak(job, streak)
+        except Exception:
+            logger.exception("job %s: could not check its failures in a row", job.id)
+
+    async def schedule_retry(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        status: ExecutionStatus,
+        attempt: int,
+    ) -> int | None:
+        """Write the next attempt of a slot as a `waiting` row that starts when its
+        backoff has passed, if the job's retry policy asks for one. The row, not this
+        process, holds the retry, so it survives a restart and a leader failover."""
+        try:
+            policy = stored_policy(job.kwargs.get("retry"))
+        except ValueError:
+            logger.exception("job %s: its stored retry policy cannot be read", job.id)
+            return None
+        if policy is None or not policy.retries(status.value, attempt):
+            return None
+        not_before = datetime.now(UTC) + timedelta(seconds=policy.backoff(attempt))
+        try:
+            return await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=trigger,
+                scheduled_at=scheduled_at,
+                runner=None,
+                status=ExecutionStatus.WAITING,
+                attempt=attempt + 1,
+                not_before=not_before,
+            )
+        except Exception:
+            logger.exception("job %s: could not record its attempt %d", job.id, attempt + 1)
+            return None
+
+    async def run_due_attempt(self, job: Job | None, row: TaskExecution) -> list[JobExecutionEvent]:
+        """Start a waiting attempt whose backoff has passed: `running` on this leader, or
+        `queued` and published with the broker executor. Its job gone, the attempt ends
+        `cancelled`. Nothing happens if another pass of the poll took it first."""
+        now = datetime.now(UTC)
+        if job is None:
+            await self._take_attempt(
+                row.id,
+                status=ExecutionStatus.CANCELLED,
+                completed_at=now,
+                error_message="Cancelled: the job was deleted before this attempt started",
+            )
+            return []
+        if self.pool is not None:
+            message = self._pool_message(job, row.scheduled_at, now)
+            queued = await self._take_attempt(
+                row.id,
+                status=ExecutionStatus.QUEUED,
+                started_at=now,
+                claim_token=message.claim_token,
+                deadline_at=self._queue_deadline(job, now, row.scheduled_at, attempt=row.attempt),
+                message=message.body(),
+                published_at=now,
+            )
+            if queued:
+                done = await self.pool.run(
+                    message.model_copy(update={"execution_id": row.id}), row.id
+                )
+                self.observe_pool_run(done)
+                await self.after_attempt(
+                    job, row.scheduled_at, row.trigger, done.status, row.attempt
+                )
+            return []
+        if await self._take_attempt(
+            row.id, status=ExecutionStatus.RUNNING, runner=self.runner_id, started_at=now
+        ):
+            await self._run_body(job, row.id, row.scheduled_at, row.trigger, attempt=row.attempt)
+        return []
+
+    async def _take_attempt(self, execution_id: int, **values: Any) -> bool:
+        try:
+            async with self.runtime.database.transaction() as db:
+                return await execution_crud.take_attempt(db, execution_id, values)
+        except Exception:
+            logger.exception("could not start the waiting attempt %s", execution_id)
+            return False
+
     async def _run_on_pool(
         self,
         pool: Pool,
@@ -247,23 +378,10 @@ class Runs:
         run_now: RunNow | None,
     ) -> RunOutcome | None:
         now = datetime.now(UTC)
-        timeout, kind = self._timeout_and_kind(job)
-        backfill = trigger is ExecutionTrigger.BACKFILL
-        if scheduled_at is not None and job.misfire_grace_time is not None and not backfill:
-            deadline = scheduled_at + timedelta(seconds=job.misfire_grace_time)
-        else:
-            deadline = now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
-        message = RunMessage(
-            execution_id=0,
-            claim_token=uuid.uuid4().hex,
-            task=job_task(job) or "",
-            params=job.kwargs.get("params") or {},
-            timeout_seconds=timeout,
-            job_id=job.id,
-            scheduled_at=scheduled_at,
-            queued_at=now,
-            kind=kind,
+        deadline = self._queue_deadline(
+            job, now, scheduled_at, backfill=trigger is ExecutionTrigger.BACKFILL
         )
+        message = self._pool_message(job, scheduled_at, now)
         try:
             execution_id = await self.history.record_start(
                 job_id=job.id,
@@ -290,7 +408,40 @@ class Runs:
         row = await pool.run(
             message.model_copy(update={"execution_id": execution_id}), execution_id
         )
-        return self.observe_pool_run(row)
+        outcome = self.observe_pool_run(row)
+        await self.after_attempt(job, scheduled_at, trigger, row.status, attempt=1)
+        return outcome
+
+    def _pool_message(self, job: Job, scheduled_at: datetime | None, now: datetime) -> RunMessage:
+        timeout, kind = self._timeout_and_kind(job)
+        return RunMessage(
+            execution_id=0,
+            claim_token=uuid.uuid4().hex,
+            task=job_task(job) or "",
+            params=job.kwargs.get("params") or {},
+            timeout_seconds=timeout,
+            job_id=job.id,
+            scheduled_at=scheduled_at,
+            queued_at=now,
+            kind=kind,
+        )
+
+    def _queue_deadline(
+        self,
+        job: Job,
+        now: datetime,
+        scheduled_at: datetime | None,
+        *,
+        attempt: int = 1,
+        backfill: bool = False,
+    ) -> datetime:
+        """When a queued run no worker took is missed. A retry's grace time counts from
+        when it is queued: its slot is long past by then. A backfilled slot is late on
+        purpose: it has the queue's deadline."""
+        if scheduled_at is not None and job.misfire_grace_time is not None and not backfill:
+            start = scheduled_at if attempt == 1 else now
+            return start + timedelta(seconds=job.misfire_grace_time)
+        return now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
 
     def _timeout_and_kind(self, job: Job) -> tuple[float, TaskKind]:
         settings = self.runtime.settings
@@ -464,6 +615,25 @@ class Runs:
     async def wait_background(self, timeout: float) -> None:
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
+
+
+# Outcomes that count towards `pause_after_failures`; a success ends a streak, and the
+# outcomes that say nothing of the job's code (skipped, missed...) are passed over.
+PAUSING_STATUSES = frozenset(
+    {ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.INTERRUPTED}
+)
+
+
+def failed_runs_in_a_row(rows: Sequence[TaskExecution]) -> int:
+    """Runs that failed for good in a row, newest first: each run counts once, by its
+    first attempt (a run whose last attempt failed failed on every attempt)."""
+    streak = 0
+    for row in rows:
+        if row.status is ExecutionStatus.SUCCESS:
+            break
+        if row.status in PAUSING_STATUSES and row.attempt == 1:
+            streak += 1
+    return streak
 
 
 def _missed_by(job: Job, run_time: datetime) -> timedelta | None:

@@ -16,6 +16,7 @@ fires to the loop), `Runs` (the run path), `CommandHandler` (API commands).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -30,12 +31,15 @@ from apscheduler.events import (
     JobExecutionEvent,
     JobSubmissionEvent,
 )
+from apscheduler.job import Job
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from app.core.config import Settings
+from app.crud import audit as audit_crud
 from app.crud import task_execution as execution_crud
 from app.db.session import Database, sqlite_pragmas
+from app.models.audit import AuditAction, AuditSource
 from app.tasks import commands, runner
 from app.tasks.alerts import AlertDispatcher
 from app.tasks.dispatch import CommandHandler
@@ -52,6 +56,11 @@ from app.tasks.store import Ensured, JobWriter
 logger = logging.getLogger(__name__)
 
 JOBSTORE_RETRY_SECONDS = 5
+# A retry starts at most this late after its backoff has passed.
+ATTEMPT_POLL_SECONDS = 1.0
+ATTEMPTS_PER_POLL = 100
+# Who the audit log names for changes the scheduler makes on its own.
+SYSTEM_ACTOR = "system"
 # How the job store's connections show in pg_stat_activity.
 JOBSTORE_APPLICATION_NAME = "reddit-bot jobstore"
 
@@ -99,6 +108,7 @@ class EnhancedScheduler:
         self.engine.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.engine.add_listener(self._on_outcome, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.writer = JobWriter(self.engine)
+        self.runs.on_failure_streak = self._pause_after_failures
         self.commands = CommandHandler(
             self.writer,
             self.executor,
@@ -108,6 +118,7 @@ class EnhancedScheduler:
             self.runs.run_backfill_slot,
         )
         self.started_at: datetime | None = None
+        self._attempts: asyncio.Task[None] | None = None
 
     @staticmethod
     def _pool(settings: Settings, database: Database) -> Pool | None:
@@ -157,6 +168,7 @@ class EnhancedScheduler:
         if reconcile:
             await self._reconcile()
         await asyncio.to_thread(self.engine.resume)
+        self._attempts = self.loop.create_task(self._start_due_attempts())
         self.started_at = datetime.now(UTC)
         logger.info("scheduler started (%s)", self.runner_id)
 
@@ -169,6 +181,59 @@ class EnhancedScheduler:
             self.executor.adopt(row.job_id, self.runs.follow_pool_run(row.id))
         if rows:
             logger.info("following %d run(s) already on workers", len(rows))
+
+    async def _start_due_attempts(self) -> None:
+        """Retries wait in their rows; the leader starts each when its backoff has
+        passed, whichever leader wrote it. Each counts as an instance of its job."""
+        while True:
+            await asyncio.sleep(ATTEMPT_POLL_SECONDS)
+            try:
+                async with self.database.transaction() as db:
+                    rows = await execution_crud.due_attempts(
+                        db, datetime.now(UTC), ATTEMPTS_PER_POLL
+                    )
+                for row in rows:
+                    job = await asyncio.to_thread(self.engine.get_job, row.job_id)
+                    self.executor.adopt(row.job_id, self.runs.run_due_attempt(job, row))
+            except Exception:
+                logger.exception("could not start the due retry attempts")
+
+    async def _stop_due_attempts(self) -> None:
+        if self._attempts is not None:
+            self._attempts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._attempts
+            self._attempts = None
+
+    async def _pause_after_failures(self, job: Job, streak: int) -> None:
+        """Pause a job whose runs failed `pause_after_failures` times in a row, with an
+        audit entry by the system and an alert."""
+        if not await asyncio.to_thread(self._pause_running_job, job.id):
+            return
+        reason = f"Paused by the scheduler after {streak} failed runs in a row"
+        async with self.database.transaction() as db:
+            await audit_crud.create(
+                db,
+                created_at=datetime.now(UTC),
+                actor_id=None,
+                actor_email=SYSTEM_ACTOR,
+                action=AuditAction.PAUSE,
+                source=AuditSource.SYSTEM,
+                job_id=job.id,
+                before={"paused": False},
+                after={"paused": True},
+                reason=reason,
+            )
+        logger.warning("job %s: %s", job.id, reason)
+        self.alerts.job_paused(job.id, job.name, streak, reason)
+
+    def _pause_running_job(self, job_id: str) -> bool:
+        """False if the job is gone or already paused."""
+        job = self.engine.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return False
+        self.writer.pause(job)
+        return True
 
     def _ensure_builtin_jobs(self) -> None:
         for spec in self.catalog.builtin_jobs:
@@ -200,6 +265,7 @@ class EnhancedScheduler:
     async def shutdown(self, grace_seconds: float | None = None) -> None:
         """Stop firing, give running jobs `grace_seconds` to finish, then cancel the rest
         (recorded as interrupted)."""
+        await self._stop_due_attempts()
         if not self.engine.running:
             if self.pool is not None:
                 await self.pool.stop()

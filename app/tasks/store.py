@@ -30,6 +30,10 @@ def job_kwargs(spec: JobSpec) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"task": spec.task, "params": spec.params or {}}
     if spec.timeout_seconds is not None:
         kwargs["timeout_seconds"] = spec.timeout_seconds
+    if spec.retry is not None:
+        kwargs["retry"] = spec.retry.model_dump(mode="json")
+    if spec.pause_after_failures is not None:
+        kwargs["pause_after_failures"] = spec.pause_after_failures
     return kwargs
 
 

@@ -5,6 +5,7 @@ its path says and keeps what it gets (`requests`, `count`):
 - `/status/<code>`: that status, with a body saying so;
 - `/slow/<seconds>`: 200 after that many seconds;
 - `/redirect?to=<url>`: 302 to that URL;
+- `/fail-first/<n>`: 503 for the first n calls of that path, then 200;
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class HttpTarget:
         if path.startswith("/slow/"):
             time.sleep(float(path.removeprefix("/slow/")))
             return 200, {}, b"late"
+        if path.startswith("/fail-first/"):
+            if self.count(path) <= int(path.removeprefix("/fail-first/")):
+                return 503, {}, b"failing on purpose"
+            return 200, {}, b"recovered"
         if path == "/redirect":
             return 302, {"Location": query["to"][0]}, b""
         return 404, {}, b"no such page"

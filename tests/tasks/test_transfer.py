@@ -63,6 +63,8 @@ async def test_export_then_import_into_a_fresh_database_gives_the_same_jobs(
                 max_instances=2,
                 misfire_grace_time=300,
                 coalesce=False,
+                retry={"max_attempts": 3, "backoff_seconds": 5, "on": ["failed"]},
+                pause_after_failures=4,
             ),
         )
         await create_job(
@@ -80,6 +82,10 @@ async def test_export_then_import_into_a_fresh_database_gives_the_same_jobs(
     assert by_id["held"]["next_run_time"] is None
     assert by_id["cleanup_sessions"]["paused"] is True
     assert by_id["berlin-nights"]["max_instances"] == 2
+    assert by_id["berlin-nights"]["retry"]["max_attempts"] == 3
+    assert by_id["berlin-nights"]["retry"]["on"] == ["failed"]
+    assert by_id["berlin-nights"]["pause_after_failures"] == 4
+    assert by_id["every-6h"]["retry"] is None
     assert by_id["every-6h"]["next_run_time"] is not None
 
     _empty_all_tables(database_url)

@@ -172,6 +172,18 @@ export async function viewForm(jobId) {
         }),
       ),
       field(
+        "pause_after_failures",
+        "Pause after failures in a row",
+        input("pause_after_failures", {
+          type: "number",
+          min: 1,
+          max: 1000,
+          step: 1,
+          value: editing && job.pause_after_failures ? job.pause_after_failures : "",
+          placeholder: "never",
+        }),
+      ),
+      field(
         "coalesce",
         "Coalesce missed runs",
         h("input", {
@@ -184,6 +196,7 @@ export async function viewForm(jobId) {
         ? null
         : field("paused", "Create paused", h("input", { type: "checkbox", name: "paused" })),
     ),
+    retryFieldset(editing ? job.retry : null),
     field(
       "reason",
       "Reason (audit log)",
@@ -224,6 +237,8 @@ export async function viewForm(jobId) {
     max_instances: optionNumber("max_instances"),
     misfire_grace_time: optionNumber("misfire_grace_time"),
     coalesce: form.querySelector("[name='coalesce']").checked,
+    pause_after_failures: optionNumber("pause_after_failures"),
+    retry: readRetry(form, optionNumber),
   });
   const initial = editing ? JSON.stringify(readAll()) : null;
 
@@ -316,4 +331,91 @@ export async function viewForm(jobId) {
   });
   if (editing) preview();
   return undefined;
+}
+
+const RETRY_ON = ["failed", "timeout", "interrupted"];
+
+// A job's retries: one attempt (no retries) unless more are asked for.
+function retryFieldset(retry) {
+  const on = retry ? retry.on : RETRY_ON;
+  return h(
+    "fieldset",
+    { class: "row" },
+    h("legend", { text: "Retries" }),
+    field(
+      "retry.max_attempts",
+      "Attempts per run",
+      input("retry_max_attempts", {
+        type: "number",
+        min: 1,
+        max: 20,
+        step: 1,
+        value: retry ? retry.max_attempts : 1,
+      }),
+    ),
+    field(
+      "retry.backoff_seconds",
+      "First wait (s)",
+      input("retry_backoff_seconds", {
+        type: "number",
+        min: 0,
+        step: "any",
+        value: retry ? retry.backoff_seconds : 10,
+      }),
+    ),
+    field(
+      "retry.backoff_max_seconds",
+      "Longest wait (s)",
+      input("retry_backoff_max_seconds", {
+        type: "number",
+        min: 0,
+        step: "any",
+        value: retry ? retry.backoff_max_seconds : 3600,
+      }),
+    ),
+    field(
+      "retry.jitter",
+      "Random part of the wait",
+      h("input", {
+        type: "checkbox",
+        name: "retry_jitter",
+        checked: retry ? retry.jitter : true,
+      }),
+    ),
+    h(
+      "div",
+      { class: "field", "data-field": "retry.on" },
+      h("span", { class: "label", text: "Retry when the run ended" }),
+      h(
+        "span",
+        {},
+        ...RETRY_ON.map((outcome) =>
+          h(
+            "label",
+            {},
+            h("input", {
+              type: "checkbox",
+              name: "retry_on",
+              value: outcome,
+              checked: on.includes(outcome),
+            }),
+            h("span", { text: ` ${outcome} ` }),
+          ),
+        ),
+      ),
+      h("span", { class: "field-error", "data-error-for": "retry.on" }),
+    ),
+  );
+}
+
+function readRetry(form, optionNumber) {
+  const attempts = optionNumber("retry_max_attempts");
+  if (attempts === null || attempts === 1) return null;
+  return {
+    max_attempts: attempts,
+    backoff_seconds: optionNumber("retry_backoff_seconds") ?? 10,
+    backoff_max_seconds: optionNumber("retry_backoff_max_seconds") ?? 3600,
+    jitter: form.querySelector("[name='retry_jitter']").checked,
+    on: [...form.querySelectorAll("[name='retry_on']:checked")].map((box) => box.value),
+  };
 }
