@@ -119,6 +119,26 @@ class Runs:
     ) -> RunOutcome | None:
         if self.pool is not None:
             return await self._run_on_pool(self.pool, job, scheduled_at, trigger, run_now)
+        execution_id = await self._first_row(
+            job, scheduled_at, trigger, run_now, "record the start of", runner=self.runner_id
+        )
+        if execution_id is None:
+            return None
+        return await self._run_body(job, execution_id, scheduled_at, trigger, attempt=1)
+
+    async def _first_row(
+        self,
+        job: Job,
+        scheduled_at: datetime | None,
+        trigger: ExecutionTrigger,
+        run_now: RunNow | None,
+        doing: str,
+        **row: Any,
+    ) -> int | None:
+        """Write the slot's first row (the unique key decides who owns the slot) and tell
+        a waiting run-now its id; None when there is nothing to run: the write failed
+        (no row, no run: running without a record would break exactly-once) or another
+        scheduler took the slot."""
         try:
             execution_id = await self.history.record_start(
                 job_id=job.id,
@@ -126,11 +146,10 @@ class Runs:
                 task=job_task(job),
                 trigger=trigger,
                 scheduled_at=scheduled_at,
-                runner=self.runner_id,
+                **row,
             )
         except Exception as exc:
-            # No row, no run: running without a record would break exactly-once.
-            logger.error("could not record the start of %s; run skipped: %s", job.id, exc)
+            logger.error("could not %s %s; run skipped: %s", doing, job.id, exc)
             if run_now is not None and not run_now.done():
                 run_now.set_exception(exc)
             return None
@@ -138,8 +157,7 @@ class Runs:
             run_now.set_result(execution_id)
         if execution_id is None:
             logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
-            return None
-        return await self._run_body(job, execution_id, scheduled_at, trigger, attempt=1)
+        return execution_id
 
     async def _run_body(
         self,
@@ -382,28 +400,19 @@ class Runs:
             job, now, scheduled_at, backfill=trigger is ExecutionTrigger.BACKFILL
         )
         message = self._pool_message(job, scheduled_at, now)
-        try:
-            execution_id = await self.history.record_start(
-                job_id=job.id,
-                job_name=job.name,
-                task=job_task(job),
-                trigger=trigger,
-                scheduled_at=scheduled_at,
-                runner=None,
-                status=ExecutionStatus.QUEUED,
-                claim_token=message.claim_token,
-                deadline_at=deadline,
-                message=message.body(),
-            )
-        except Exception as exc:
-            logger.error("could not queue a run of %s; run skipped: %s", job.id, exc)
-            if run_now is not None and not run_now.done():
-                run_now.set_exception(exc)
-            return None
-        if run_now is not None and not run_now.done():
-            run_now.set_result(execution_id)
+        execution_id = await self._first_row(
+            job,
+            scheduled_at,
+            trigger,
+            run_now,
+            "queue a run of",
+            runner=None,
+            status=ExecutionStatus.QUEUED,
+            claim_token=message.claim_token,
+            deadline_at=deadline,
+            message=message.body(),
+        )
         if execution_id is None:
-            logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
             return None
         row = await pool.run(
             message.model_copy(update={"execution_id": execution_id}), execution_id
