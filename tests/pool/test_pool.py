@@ -86,6 +86,19 @@ def run_now(node: Node, job_id: str) -> None:
     assert response.status_code == 202, response.text
 
 
+def run_now_once_free(node: Node, job_id: str, timeout: float = 15) -> None:
+    """Run now as soon as the leader has seen the last run end: a worker's outcome
+    reaches the leader by notification or by its next poll (`Pool.tend_seconds`), so
+    for a moment after the row is final the instance may still count as running."""
+
+    def started() -> bool:
+        response = node.request("POST", f"/api/v1/tasks/{job_id}/run")
+        assert response.status_code in (202, 409), response.text
+        return response.status_code == 202
+
+    wait_until(started, timeout=timeout, interval=0.2)
+
+
 def hourly_job(node: Node, job_id: str, params: dict[str, Any], **extra: Any) -> None:
     """A job that fires only when run now (within the test)."""
     create_job(node, job_id, params, trigger={"type": "interval", "seconds": 3600}, **extra)
@@ -264,7 +277,7 @@ def test_a_purged_queue_is_published_again(pool: PoolCluster, tmp_path: Path) ->
     # With no worker, a second run waits queued: not finished, so not in the success rate.
     worker.signal(signal.SIGTERM)
     worker.process.wait(30)
-    run_now(leader, "purged")
+    run_now_once_free(leader, "purged")
     wait_until(lambda: one_row(pool, "purged", ExecutionStatus.QUEUED), timeout=20)
     stats = leader.request("GET", "/api/v1/tasks/purged/stats").json()
     assert stats["total_runs"] == 2
