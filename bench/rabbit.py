@@ -1,6 +1,7 @@
-"""A RabbitMQ node of the benchmark run's own, from Debian's `rabbitmq-server`: its own
-ports (AMQP, distribution, epmd), data directory and Erlang cookie. The machine's
-broker is never used."""
+"""A RabbitMQ node of its own, from Debian's `rabbitmq-server`: its own ports (AMQP,
+distribution, epmd), data and log directories and Erlang cookie, so the machine's
+broker is never used, and a node can be killed and started again. The benchmarks'
+worker-pool runs and the worker-pool tests (`tests/pool`) both start one."""
 
 from __future__ import annotations
 
@@ -15,24 +16,28 @@ from pathlib import Path
 from bench.procs import free_port
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
 
-def _open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class RabbitNode:
-    def __init__(self) -> None:
+    def __init__(self, base: Path | None = None, prefix: str = "rbbench") -> None:
+        """`base` holds the node's files (a new temporary directory by default);
+        `prefix` starts its node name, which tells whose a stray node is."""
         if not Path(SERVER).exists():
             raise RuntimeError("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-        self.base = Path(tempfile.mkdtemp(prefix="reddit-bot-bench-rabbitmq-"))
+        self.base = base or Path(tempfile.mkdtemp(prefix="reddit-bot-rabbitmq-"))
         self.amqp_port = free_port()
         self.dist_port = free_port()
         self.epmd_port = free_port()
+        self.name = f"{prefix}{self.amqp_port}@localhost"
         self.process: subprocess.Popen[bytes] | None = None
-        (self.base / "home").mkdir()
+        (self.base / "home").mkdir(parents=True, exist_ok=True)
         (self.base / "plugins").write_text("[].\n")
         (self.base / "rabbitmq.conf").write_text("")
 
@@ -40,11 +45,11 @@ class RabbitNode:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
 
-    def _env(self) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         return {
             **os.environ,
             "HOME": str(self.base / "home"),
-            "RABBITMQ_NODENAME": f"rbbench{self.amqp_port}@localhost",
+            "RABBITMQ_NODENAME": self.name,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.amqp_port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
@@ -58,33 +63,59 @@ class RabbitNode:
         }
 
     def start(self, timeout: float = 90) -> None:
+        """Start the node (again, after `kill`: same ports and data) and wait for AMQP."""
+        log = self.base / "server.log"
         self.process = subprocess.Popen(
             [SERVER],
-            env=self._env(),
-            stdout=(self.base / "server.log").open("wb"),
+            env=self.env(),
+            stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not _open(self.amqp_port):
+        while not port_open(self.amqp_port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    "the benchmark's RabbitMQ node did not start:\n"
-                    + (self.base / "server.log").read_text(errors="replace")[-2000:]
+                    f"the RabbitMQ node {self.name} did not start:\n"
+                    + log.read_text(errors="replace")[-3000:]
                 )
             time.sleep(0.2)
 
-    def stop(self) -> None:
+    def kill(self, timeout: float = 30) -> None:
+        """kill -9 the node (its whole process group) and wait until its port closes."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while port_open(self.amqp_port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the RabbitMQ node {self.name} still listens after kill")
+            time.sleep(0.1)
+
+    def ctl(self, *args: str) -> str:
+        completed = subprocess.run(
+            [CTL, "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return completed.stdout
+
+    def queue_length(self, queue: str) -> int:
+        for line in self.ctl("list_queues", "-q", "name", "messages").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == queue:
+                return int(parts[1])
+        return 0
+
+    def stop(self) -> None:
+        self.kill()
+        # The node's own epmd (a daemon outside its process group).
         subprocess.run(
             ["epmd", "-port", str(self.epmd_port), "-kill"],
-            env=self._env(),
+            env=self.env(),
             capture_output=True,
             timeout=30,
             check=False,

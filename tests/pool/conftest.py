@@ -8,10 +8,8 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +23,10 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models.task_execution import TaskExecution
 from app.models.worker import Worker
+from bench import rabbit as rabbit_node
+from bench.rabbit import RabbitNode, port_open
 from tests.conftest import BACKEND, free_port, wait_until
 from tests.multiprocess.conftest import ROOT, Cluster, Node
-
-RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
 # Short timings, so a dead worker is found in seconds.
 POOL_ENV = {
@@ -49,111 +46,13 @@ def needs_postgresql() -> pytest.MarkDecorator:
     )
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class RabbitNode:
-    """A RabbitMQ node of the test session's own: own ports (AMQP, distribution, epmd),
-    data and log directories and Erlang cookie. The machine's broker is never used."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.amqp_port = free_port()
-        self.dist_port = free_port()
-        self.epmd_port = free_port()
-        self.name = f"rbtest{self.amqp_port}@localhost"
-        self.process: subprocess.Popen[bytes] | None = None
-        (base / "home").mkdir(parents=True, exist_ok=True)
-        (base / "plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text("")
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "HOME": str(self.base / "home"),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.amqp_port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "ERL_EPMD_PORT": str(self.epmd_port),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "plugins"),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
-            "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
-        }
-
-    def start(self, timeout: float = 90) -> None:
-        log = (self.base / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [RABBITMQ_SERVER],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while not port_open(self.amqp_port):
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    "rabbitmq-server exited:\n" + (self.base / "server.log").read_text()[-3000:]
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError("the private RabbitMQ node did not start")
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        """kill -9 the node (its whole process group)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
-        wait_until(lambda: not port_open(self.amqp_port), timeout=30)
-
-    def ctl(self, *args: str) -> str:
-        completed = subprocess.run(
-            [RABBITMQCTL, "-n", self.name, *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return completed.stdout
-
-    def queue_length(self, queue: str) -> int:
-        for line in self.ctl("list_queues", "-q", "name", "messages").splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == queue:
-                return int(parts[1])
-        return 0
-
-    def stop(self) -> None:
-        self.kill()
-        # The node's own epmd (a daemon outside its process group).
-        subprocess.run(
-            ["epmd", "-port", str(self.epmd_port), "-kill"],
-            env=self.env(),
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-
-
 @pytest.fixture(scope="session")
 def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
     if BACKEND != "postgresql":
         pytest.skip("the worker pool needs PostgreSQL (EXECUTOR=broker refuses SQLite)")
-    if not Path(RABBITMQ_SERVER).exists() or shutil.which("epmd") is None:
+    if not Path(rabbit_node.SERVER).exists() or shutil.which("epmd") is None:
         pytest.fail("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"), prefix="rbtest")
     node.start()
     yield node
     node.stop()
