@@ -207,7 +207,8 @@ class TaskExecutionResponse(BaseModel):
     created_at: datetime
     # 1 for a slot's first run, then 2, 3... for its retries.
     attempt: int = 1
-    # A waiting attempt starts at this time.
+    # A waiting retry starts at this time; a waiting slot without one starts when the
+    # job's running run has ended (its overlap policy).
     not_before: datetime | None = None
 
 
@@ -231,7 +232,8 @@ class JobStatsResponse(BaseModel):
     running_runs: int = 0
     # Waiting for a worker (broker executor); like running ones, not in the success rate.
     queued_runs: int = 0
-    # Runs whose retry waits for its backoff; counted like running ones.
+    # Runs that start later (a retry waiting for its backoff, a slot buffered behind a
+    # run); counted like running ones.
     waiting_runs: int = 0
     # Every attempt of every run, retries included (the other counts are per run).
     attempts: int = 0
