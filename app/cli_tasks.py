@@ -191,6 +191,8 @@ def show(
         ("success rate", f"{job['success_rate']}%" if job.get("success_rate") is not None else "-"),
         ("timeout", job.get("timeout_seconds") or "task default"),
         ("max instances", job.get("max_instances")),
+        ("overlap", job.get("overlap")),
+        ("catch-up window", _seconds(job.get("catchup_window_seconds"))),
         ("misfire grace", job.get("misfire_grace_time") or "none"),
         ("coalesce", job.get("coalesce")),
     ]
@@ -199,16 +201,30 @@ def show(
         typer.echo(f"{name.ljust(width)}  {value if value is not None else '-'}")
 
 
+def _seconds(value: Any) -> str:
+    return "none" if value is None else f"{value} s"
+
+
 def _action(
-    action: str, job_id: str, url: str, api_key: str | None, reason: str | None, as_json: bool
+    action: str,
+    job_id: str,
+    url: str,
+    api_key: str | None,
+    reason: str | None,
+    as_json: bool,
+    **extra: Any,
 ) -> None:
-    body = {"reason": reason} if reason is not None else None
+    body: dict[str, Any] | None = {"reason": reason} if reason is not None else None
+    if extra:
+        body = {**(body or {}), **extra}
     answer = Api(url, api_key).call("POST", f"{_job_path(job_id)}/{action}", body=body)
     if as_json:
         _print_json(answer)
         return
     execution = f" (execution {answer['execution_id']})" if answer.get("execution_id") else ""
-    typer.echo(f"{answer['job_id']}: {answer['status']}{execution}")
+    caught_up = answer.get("catch_up")
+    catch_up = f", catching up {caught_up} missed slot(s)" if caught_up is not None else ""
+    typer.echo(f"{answer['job_id']}: {answer['status']}{execution}{catch_up}")
 
 
 @tasks_cli.command()
@@ -226,13 +242,24 @@ def pause(
 @tasks_cli.command()
 def resume(
     job_id: JobIdArgument,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up",
+            help="Also run the slots missed while paused, per the job's catch-up window "
+            "(without a window: the latest one, once)",
+        ),
+    ] = False,
     reason: ReasonOption = None,
     url: UrlOption = DEFAULT_URL,
     api_key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Resume a paused job from its next slot."""
-    _action("resume", job_id, url, api_key, reason, as_json)
+    if catch_up:
+        _action("resume", job_id, url, api_key, reason, as_json, catch_up=True)
+    else:
+        _action("resume", job_id, url, api_key, reason, as_json)
 
 
 @tasks_cli.command()

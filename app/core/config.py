@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     TASK_IMPORT_MAX_JOBS: int = Field(default=10_000, ge=1)
     # At most this many slots in one `POST /tasks/{job_id}/backfill`.
     BACKFILL_MAX_RUNS: int = Field(default=1000, ge=1)
+    # At most this many slots of one `buffer_all` job wait behind its running run; more
+    # are recorded `skipped`.
+    OVERLAP_BUFFER_MAX_RUNS: int = Field(default=100, ge=1)
 
     SESSION_RETENTION_DAYS: int = Field(default=30, ge=1)
     CONTENT_RETENTION_DAYS: int = Field(default=90, ge=1)

@@ -107,6 +107,49 @@ async def due_attempts(db: AsyncSession, now: datetime, limit: int) -> Sequence[
     return result.scalars().all()
 
 
+def _buffered() -> Any:
+    # A waiting row with no `not_before` waits for the job's running run, not a time.
+    return and_(TaskExecution.status == ExecutionStatus.WAITING, TaskExecution.not_before.is_(None))
+
+
+async def count_buffered(db: AsyncSession, job_id: str) -> int:
+    """The job's slots buffered behind its running run (its overlap policy)."""
+    value = await db.scalar(
+        select(func.count())
+        .select_from(TaskExecution)
+        .where(TaskExecution.job_id == job_id, _buffered())
+    )
+    return int(value or 0)
+
+
+async def buffered_heads(db: AsyncSession, limit: int) -> Sequence[TaskExecution]:
+    """The oldest buffered slot of each job that has one: the next to start when its
+    job has no run going. At most `limit` jobs."""
+    oldest = (
+        select(func.min(TaskExecution.id).label("id"))
+        .where(_buffered())
+        .group_by(TaskExecution.job_id)
+        .limit(limit)
+        .subquery()
+    )
+    result = await db.execute(
+        select(TaskExecution)
+        .join(oldest, TaskExecution.id == oldest.c.id)
+        .order_by(TaskExecution.id)
+    )
+    return result.scalars().all()
+
+
+async def unfinished_ids(db: AsyncSession, job_id: str) -> list[int]:
+    """The job's runs not finished yet: running, queued or waiting."""
+    result = await db.scalars(
+        select(TaskExecution.id)
+        .where(TaskExecution.job_id == job_id, TaskExecution.status.in_(UNFINISHED_STATUSES))
+        .order_by(TaskExecution.id)
+    )
+    return list(result.all())
+
+
 async def take_attempt(db: AsyncSession, execution_id: int, values: dict[str, Any]) -> bool:
     """Start a waiting attempt (`values`: its new status and what goes with it) in one
     conditional UPDATE: False if it is not waiting any more, so it starts once."""

@@ -22,7 +22,9 @@ class ExecutionStatus(enum.StrEnum):
     MISSED = "missed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
-    # A retry attempt waiting for its backoff to pass (`not_before`).
+    # A run that starts later: a retry waiting for its backoff to pass (`not_before`), or
+    # a slot buffered by the job's overlap policy until its running run ends (no
+    # `not_before`).
     WAITING = "waiting"
     # Ended or dropped on an operator's request (`error_message` names who): finished,
     # not failed.

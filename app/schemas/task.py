@@ -21,6 +21,7 @@ from app.schemas.types import (
     TimeZone,
 )
 from app.schemas.worker import WorkerInfo
+from app.tasks.overlap import DEFAULT_OVERLAP, OverlapPolicy
 from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
@@ -36,6 +37,9 @@ TimeoutSeconds = Annotated[FiniteFloat, Field(gt=0, le=MAX_TIMEOUT_SECONDS)]
 MaxInstances = Annotated[int, Field(strict=True, ge=1, le=100)]
 MisfireGraceTime = Annotated[int, Field(strict=True, ge=1, le=MAX_MISFIRE_GRACE_SECONDS)]
 PauseAfterFailures = Annotated[int, Field(strict=True, ge=1, le=1000)]
+# Slots missed while no scheduler ran are caught up if at most this old (30 days).
+MAX_CATCHUP_WINDOW_SECONDS = 30 * 24 * 3600
+CatchupWindow = Annotated[int, Field(strict=True, ge=1, le=MAX_CATCHUP_WINDOW_SECONDS)]
 
 
 # The design's field `kwargs` clashes with the plugin-generated __init__(**kwargs).
@@ -56,6 +60,10 @@ class JobInfo(BaseModel):  # type: ignore[no-redef]
     retry: RetryPolicy | None = None
     # None: failures never pause the job.
     pause_after_failures: int | None = None
+    # What becomes of a slot that comes while the previous run still runs.
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    # None: slots missed while no scheduler ran all run (unless past misfire_grace_time).
+    catchup_window_seconds: int | None = None
     builtin: bool = False
     bot_config_id: int | None = None
     # The trigger in words, e.g. "every day at 03:00 UTC".
@@ -92,6 +100,8 @@ class JobCreate(BaseModel):
     timeout_seconds: TimeoutSeconds | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: PauseAfterFailures | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    catchup_window_seconds: CatchupWindow | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -111,6 +121,9 @@ class JobUpdate(BaseModel):
     # null: no retries any more.
     retry: RetryPolicy | None = None
     pause_after_failures: PauseAfterFailures | None = None
+    overlap: OverlapPolicy | None = None
+    # null: no catch-up window any more.
+    catchup_window_seconds: CatchupWindow | None = None
     max_instances: MaxInstances | None = None
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag | None = None
@@ -141,6 +154,14 @@ class JobActionRequest(BaseModel):
     reason: Reason | None = None
 
 
+class ResumeRequest(JobActionRequest):
+    """The optional body of resume. `catch_up`: run the slots missed while the job was
+    paused: those younger than its `catchup_window_seconds` (only the latest with
+    `coalesce`), or, for a job without a window, the latest one once."""
+
+    catch_up: Flag = False
+
+
 class BackfillRequest(BaseModel):
     """Run every slot of the job's trigger in `[start, end)`, all in the past."""
 
@@ -162,6 +183,8 @@ class JobActionResponse(BaseModel):
     status: str
     job_id: str
     execution_id: int | None = None
+    # Resume with `catch_up`: how many missed slots it runs.
+    catch_up: int | None = None
     message: str | None = None
 
 
@@ -184,7 +207,8 @@ class TaskExecutionResponse(BaseModel):
     created_at: datetime
     # 1 for a slot's first run, then 2, 3... for its retries.
     attempt: int = 1
-    # A waiting attempt starts at this time.
+    # A waiting retry starts at this time; a waiting slot without one starts when the
+    # job's running run has ended (its overlap policy).
     not_before: datetime | None = None
 
 
@@ -208,7 +232,8 @@ class JobStatsResponse(BaseModel):
     running_runs: int = 0
     # Waiting for a worker (broker executor); like running ones, not in the success rate.
     queued_runs: int = 0
-    # Runs whose retry waits for its backoff; counted like running ones.
+    # Runs that start later (a retry waiting for its backoff, a slot buffered behind a
+    # run); counted like running ones.
     waiting_runs: int = 0
     # Every attempt of every run, retries included (the other counts are per run).
     attempts: int = 0

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.audit import Reason
 from app.schemas.task import (
+    CatchupWindow,
     JobId,
     MaxInstances,
     MisfireGraceTime,
@@ -17,6 +18,7 @@ from app.schemas.task import (
     TimeoutSeconds,
 )
 from app.schemas.types import Flag, JsonObject, ShortString, Timestamp
+from app.tasks.overlap import DEFAULT_OVERLAP, OverlapPolicy
 from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
@@ -41,6 +43,8 @@ class JobImportItem(BaseModel):
     timeout_seconds: TimeoutSeconds | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: PauseAfterFailures | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    catchup_window_seconds: CatchupWindow | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
@@ -60,6 +64,8 @@ class ExportedJob(BaseModel):
     timeout_seconds: float | None
     retry: RetryPolicy | None = None
     pause_after_failures: int | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    catchup_window_seconds: int | None = None
     max_instances: int | None
     misfire_grace_time: int | None
     coalesce: bool | None

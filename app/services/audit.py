@@ -40,6 +40,8 @@ JOB_SNAPSHOT_FIELDS = frozenset(
         "timeout_seconds",
         "retry",
         "pause_after_failures",
+        "overlap",
+        "catchup_window_seconds",
         "max_instances",
         "misfire_grace_time",
         "coalesce",

@@ -27,6 +27,7 @@ from app.schemas.task import (
     JobInfo,
     JobPage,
     JobUpdate,
+    ResumeRequest,
     RunningExecution,
     SystemStats,
     TaskInfo,
@@ -42,6 +43,7 @@ from app.services.auth import Principal
 from app.tasks import (
     commands,
     humanize,
+    overlap,
     retry_policy,
     specs,
     stored_triggers,
@@ -84,6 +86,8 @@ def job_info(row: APSchedulerJob) -> JobInfo:
         timeout_seconds=kwargs.get("timeout_seconds"),
         retry=retry_policy.stored_policy(kwargs.get("retry")),
         pause_after_failures=kwargs.get("pause_after_failures"),
+        overlap=overlap.stored_overlap(kwargs, state.get("max_instances")),
+        catchup_window_seconds=kwargs.get("catchup_window_seconds"),
         builtin=row.id in BUILTIN_JOB_IDS,
         bot_config_id=bot_config_id_of(row.id),
         func=state.get("func"),
@@ -207,7 +211,7 @@ async def update_job(
         )
     if data.trigger is not None:
         specs.check_trigger(data.trigger)
-    for key in ("name", "task", "params", "trigger", "max_instances", "coalesce"):
+    for key in ("name", "task", "params", "trigger", "max_instances", "coalesce", "overlap"):
         if key in changes and changes[key] is None:
             raise Invalid(f"{key} cannot be null", field=key)
     if not changes:
@@ -260,6 +264,76 @@ async def job_action(
         after = audit_service.job_snapshot(job_info(row))
     await audit_service.complete(db, result, after)
     return response
+
+
+async def resume_job(
+    db: AsyncSession,
+    client: SchedulerClient,
+    job_id: str,
+    data: ResumeRequest,
+    actor: Principal,
+    reason: str | None = None,
+) -> JobActionResponse:
+    """Resume the job. Without `catch_up` the slots missed while it was paused stay
+    missed (the timeline shows them `paused`); with it, they run per the job's catch-up
+    window (see `ResumeRequest`), one at a time in order, recorded `scheduled`."""
+    current = await _load(db, job_id)
+    slots: list[datetime] = []
+    if data.catch_up and current.paused:
+        slots = await _missed_while_paused(db, client.settings, job_id, current)
+    result = await client.submit(
+        commands.ResumeJob(job_id=job_id, catch_up=slots),
+        audit=audit_service.intent(
+            actor,
+            AuditAction.RESUME,
+            job_id,
+            before=audit_service.job_snapshot(current),
+            reason=data.reason or reason,
+        ),
+    )
+    after: dict[str, Any] | None = None
+    if (row := await job_crud.get(db, job_id)) is not None:
+        after = audit_service.job_snapshot(job_info(row))
+        if data.catch_up:
+            after["catch_up"] = len(slots)
+    await audit_service.complete(db, result, after)
+    return JobActionResponse(
+        status=str(result.get("status", "resumed")),
+        job_id=job_id,
+        catch_up=len(slots) if data.catch_up else None,
+    )
+
+
+async def _missed_while_paused(
+    db: AsyncSession, settings: Settings, job_id: str, job: JobInfo
+) -> list[datetime]:
+    """The slots of a paused job since it was paused that a catch-up runs: those younger
+    than its window (the latest only with coalesce), or the latest one without a window."""
+    row = await job_crud.get(db, job_id)
+    if row is None:
+        raise NotFound(f"Job {job_id!r} not found")
+    now = datetime.now(UTC)
+    _, changes = _state_changes(
+        await audit_crud.state_changes(db, job_id, until=now, limit=MAX_STATE_CHANGES)
+    )
+    paused_since = next((at for at, paused in reversed(changes) if paused), None)
+    if paused_since is None:
+        return []
+    trigger = pickle.loads(row.job_state)["trigger"]
+    window = job.catchup_window_seconds
+    start = paused_since if window is None else max(paused_since, now - timedelta(seconds=window))
+    if window is None or job.coalesce:
+        latest = triggers.latest_fire_time(trigger, start, now)
+        return [] if latest is None else [latest]
+    limit = settings.BACKFILL_MAX_RUNS
+    slots = triggers.fire_times_between(trigger, start, now, limit)
+    if len(slots) > limit:
+        raise Invalid(
+            f"more than {limit} slots were missed within the catch-up window "
+            "(BACKFILL_MAX_RUNS); resume without catch_up, then backfill",
+            field="catch_up",
+        )
+    return slots
 
 
 def _actor_name(actor: Principal) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.core.errors import AppError, Conflict, Invalid, NotFound, ServiceUnavailable
+from app.tasks.overlap import DEFAULT_OVERLAP, OverlapPolicy
 from app.tasks.registry import JobSpec
 from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
@@ -33,6 +34,8 @@ class AddJob(_Command):
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: int | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    catchup_window_seconds: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -48,6 +51,8 @@ class AddJob(_Command):
             timeout_seconds=self.timeout_seconds,
             retry=self.retry,
             pause_after_failures=self.pause_after_failures,
+            overlap=self.overlap,
+            catchup_window_seconds=self.catchup_window_seconds,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,
@@ -66,6 +71,8 @@ class ModifyJob(_Command):
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: int | None = None
+    overlap: OverlapPolicy | None = None
+    catchup_window_seconds: int | None = None
     max_instances: int | None = None
     misfire_grace_time: int | None = None
     coalesce: bool | None = None
@@ -76,7 +83,11 @@ class PauseJob(_Command):
 
 
 class ResumeJob(_Command):
+    """Resume the job; then run `catch_up` (slots missed while it was paused, as the API
+    chose them), one at a time in order."""
+
     action: Literal["resume"] = "resume"
+    catch_up: list[datetime] = Field(default_factory=list)
 
 
 class RemoveJob(_Command):
@@ -124,6 +135,8 @@ class ImportedJob(BaseModel):
     timeout_seconds: float | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: int | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    catchup_window_seconds: int | None = None
     max_instances: int = 1
     misfire_grace_time: int | None = None
     coalesce: bool = True
@@ -140,6 +153,8 @@ class ImportedJob(BaseModel):
             timeout_seconds=self.timeout_seconds,
             retry=self.retry,
             pause_after_failures=self.pause_after_failures,
+            overlap=self.overlap,
+            catchup_window_seconds=self.catchup_window_seconds,
             max_instances=self.max_instances,
             misfire_grace_time=self.misfire_grace_time,
             coalesce=self.coalesce,

@@ -16,7 +16,8 @@ from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 
 from app.core.errors import Conflict, NotFound
-from app.tasks import specs, trigger_specs
+from app.models.task_execution import ExecutionTrigger
+from app.tasks import overlap, specs, trigger_specs
 from app.tasks.commands import (
     AddJob,
     BackfillJob,
@@ -39,8 +40,10 @@ RUN_NOW_START_SECONDS = 30
 
 # (execution id, message) -> whether the run was still queued or running.
 CancelPath = Callable[[int, str], Awaitable[bool]]
-# (job, slot) -> the events of that slot's run.
-BackfillPath = Callable[[Job, datetime], Coroutine[Any, Any, list[JobExecutionEvent]]]
+# (job, past slot, trigger of its row) -> the events of that slot's run.
+BackfillPath = Callable[
+    [Job, datetime, ExecutionTrigger], Coroutine[Any, Any, list[JobExecutionEvent]]
+]
 # A backfill slot waits this long between looks at whether its job still runs.
 BACKFILL_WAIT_SECONDS = 0.5
 
@@ -72,6 +75,10 @@ class CommandHandler:
             return await self._cancel(command)
         if isinstance(command, BackfillJob):
             return await self._backfill(command)
+        if isinstance(command, ResumeJob) and command.catch_up:
+            result = await asyncio.to_thread(self._apply_to_store, command)
+            self._start_past_slots(command.job_id, command.catch_up, ExecutionTrigger.SCHEDULED)
+            return {**result, "catch_up": len(command.catch_up)}
         return await asyncio.to_thread(self._apply_to_store, command)
 
     def _apply_to_store(self, command: Command) -> dict[str, Any]:
@@ -109,10 +116,20 @@ class CommandHandler:
         job = self.writer.existing(command.job_id)
         given = command.model_fields_set
         kwargs = dict(job.kwargs)
-        for key in ("task", "params", "timeout_seconds", "pause_after_failures"):
+        for key in (
+            "task",
+            "params",
+            "timeout_seconds",
+            "pause_after_failures",
+            "overlap",
+            "catchup_window_seconds",
+        ):
             if key in given:
                 kwargs[key] = getattr(command, key)
-        for key in ("timeout_seconds", "pause_after_failures"):
+        if kwargs.get("overlap") is None:
+            # Set once, so that a later change of max_instances keeps the policy.
+            kwargs["overlap"] = overlap.stored_overlap(job.kwargs, job.max_instances)
+        for key in ("timeout_seconds", "pause_after_failures", "catchup_window_seconds"):
             if kwargs.get(key) is None:
                 kwargs.pop(key, None)
         if "retry" in given:
@@ -135,7 +152,8 @@ class CommandHandler:
             await asyncio.to_thread(self.executor.submit_now, job, datetime.now(UTC), started)
         except MaxInstancesReachedError:
             raise Conflict(
-                f"Job {job.id!r} is already running ({job.max_instances} instance(s) allowed)"
+                f"Job {job.id!r} is already running "
+                f"({overlap.instance_limit(job.kwargs, job.max_instances)} instance(s) allowed)"
             ) from None
         execution_id = await asyncio.wait_for(started, timeout=RUN_NOW_START_SECONDS)
         return {"status": "started", "execution_id": execution_id}
@@ -147,14 +165,22 @@ class CommandHandler:
 
     async def _backfill(self, command: BackfillJob) -> dict[str, Any]:
         await asyncio.to_thread(self.writer.existing, command.job_id)
-        task = self.loop.create_task(self._run_backfill(command.job_id, sorted(command.slots)))
-        self._backfills.add(task)
-        task.add_done_callback(self._backfills.discard)
+        self._start_past_slots(command.job_id, command.slots, ExecutionTrigger.BACKFILL)
         return {"status": "accepted", "runs": len(command.slots)}
 
-    async def _run_backfill(self, job_id: str, slots: list[datetime]) -> None:
-        """Each slot in order, as an instance of its job: it waits while the job runs
-        (its overlap is skip), and a scheduled fire meanwhile is skipped as usual."""
+    def _start_past_slots(
+        self, job_id: str, slots: list[datetime], trigger: ExecutionTrigger
+    ) -> None:
+        task = self.loop.create_task(self._run_past_slots(job_id, sorted(slots), trigger))
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _run_past_slots(
+        self, job_id: str, slots: list[datetime], trigger: ExecutionTrigger
+    ) -> None:
+        """Each slot in order (a backfill, or a resume's catch-up), as an instance of its
+        job: it waits while the job runs, and a scheduled fire meanwhile meets the job's
+        overlap policy as usual."""
         for slot in slots:
             while True:
                 try:
@@ -163,7 +189,7 @@ class CommandHandler:
                     logger.info("job %s was removed; its backfill stops", job_id)
                     return
                 run = self.executor.start_if_free(
-                    job, functools.partial(self.backfill_slot, job, slot)
+                    job, functools.partial(self.backfill_slot, job, slot, trigger)
                 )
                 if run is not None:
                     break

@@ -20,6 +20,8 @@ from apscheduler.events import JobExecutionEvent
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from apscheduler.job import Job
 
+from app.tasks.overlap import instance_limit
+
 logger = logging.getLogger(__name__)
 
 # The run path: (job, fire times, run-now future or None) -> the events of those fires.
@@ -46,13 +48,21 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
         self._futures: set[concurrent.futures.Future[list[JobExecutionEvent]]] = set()
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """As `BaseExecutor.submit_job`, under the job's instance limit (its overlap
+        policy's, see `overlap.instance_limit`). Raises `MaxInstancesReachedError`, which
+        APScheduler reports as `EVENT_JOB_MAX_INSTANCES`: the overlap."""
+        assert self._lock is not None, "the executor has not been started"
         if self._on_coalesced is not None and job.coalesce and run_times:
             try:
                 self._on_coalesced(job, run_times[-1])
             except Exception:
                 # The run goes ahead; only the record of the fire times it merged is lost.
                 logger.exception("job %s: could not record its coalesced fire times", job.id)
-        super().submit_job(job, run_times)
+        with self._lock:
+            if self._instances[job.id] >= _limit(job):
+                raise MaxInstancesReachedError(job)
+            self._do_submit_job(job, run_times)
+            self._instances[job.id] += 1
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         self._start(job, run_times, None)
@@ -62,7 +72,7 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
         `BaseExecutor.submit_job` does it). Raises `MaxInstancesReachedError`."""
         assert self._lock is not None, "the executor has not been started"
         with self._lock:
-            if self._instances[job.id] >= job.max_instances:
+            if self._instances[job.id] >= _limit(job):
                 raise MaxInstancesReachedError(job)
             self._start(job, [run_time], started)
             self._instances[job.id] += 1
@@ -86,7 +96,7 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
         None if it is not (nothing started)."""
         assert self._lock is not None, "the executor has not been started"
         with self._lock:
-            if self._instances[job.id] >= job.max_instances:
+            if self._instances[job.id] >= _limit(job):
                 return None
             self._instances[job.id] += 1
         return self._track(job.id, run())
@@ -117,3 +127,7 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
 
     def running(self) -> set[asyncio.Future[list[JobExecutionEvent]]]:
         return {asyncio.wrap_future(f, loop=self._loop) for f in list(self._futures)}
+
+
+def _limit(job: Job) -> int:
+    return instance_limit(job.kwargs, job.max_instances)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.session import Database
+from app.tasks.overlap import DEFAULT_OVERLAP, OverlapPolicy
 from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
@@ -126,6 +127,10 @@ class JobSpec(BaseModel):
     retry: RetryPolicy | None = None
     # Consecutive failed runs that pause the job (None: never).
     pause_after_failures: int | None = None
+    overlap: OverlapPolicy = DEFAULT_OVERLAP
+    # Slots missed while no scheduler ran that are at most this old run at its start;
+    # older ones are `missed` (None: every such slot runs, unless past its grace time).
+    catchup_window_seconds: int | None = None
     max_instances: int = 1
     # None: a late run still runs (once, coalesced) instead of being dropped.
     misfire_grace_time: int | None = None

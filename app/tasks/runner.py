@@ -39,12 +39,15 @@ async def run(
     runtime: Runtime | None = None,
     retry: dict[str, Any] | None = None,
     pause_after_failures: int | None = None,
+    overlap: str | None = None,
+    catchup_window_seconds: int | None = None,
 ) -> Any:
     """Run one task. The leader's run path passes `runtime` (its database, settings and
     registry) along with the job's stored kwargs; it has a default only because
     APScheduler checks a job's kwargs against this signature when the job is stored.
-    What the task logs is kept with its execution (`run_logs`). `retry` and
-    `pause_after_failures` are read by the run path; the run itself ignores them."""
+    What the task logs is kept with its execution (`run_logs`). `retry`,
+    `pause_after_failures`, `overlap` and `catchup_window_seconds` are read by the run
+    path; the run itself ignores them."""
     if runtime is None:
         raise RuntimeError("a task runs only through the scheduler leader's run path")
     with run_logs.capture(runtime.settings.RUN_LOG_MAX_BYTES) as run_log:

@@ -35,6 +35,7 @@ from app.tasks.executor import RunNow
 from app.tasks.history import HistoryWriter
 from app.tasks.manager import TaskManager
 from app.tasks.outcome import RunOutcome
+from app.tasks.overlap import BUFFERING, OverlapPolicy, stored_overlap
 from app.tasks.pool import Pool
 from app.tasks.registry import TaskKind, UnknownTask
 from app.tasks.retry_policy import stored_policy
@@ -83,6 +84,12 @@ class Runs:
         self._cancelled: set[int] = set()
         # Told when a job reaches its `pause_after_failures` (the job, its streak).
         self.on_failure_streak: Callable[[Job, int], Awaitable[None]] | None = None
+        # When this leader started firing: slots due before it were missed while no
+        # scheduler ran, and meet the job's catch-up window.
+        self.started_at: datetime | None = None
+        # One buffering decision at a time per job, so two slots never both take the
+        # last place of a buffer.
+        self._buffer_locks: dict[str, asyncio.Lock] = {}
 
     async def execute(
         self, job: Job, run_times: list[datetime], run_now: RunNow | None
@@ -91,8 +98,9 @@ class Runs:
         trigger = ExecutionTrigger.MANUAL if run_now is not None else ExecutionTrigger.SCHEDULED
         for run_time in run_times:
             scheduled_at = None if run_now is not None else run_time.astimezone(UTC)
+            catch_up = run_now is None and self._in_downtime(run_time)
             try:
-                missed_by = None if run_now is not None else _missed_by(job, run_time)
+                missed = None if run_now is not None else self._missed(job, run_time, catch_up)
             except Exception as exc:
                 # Every fire ends in a row: a run that cannot even start is a failed one,
                 # not a line in the log.
@@ -100,12 +108,13 @@ class Runs:
                 await self.record_only(job, ExecutionStatus.FAILED, scheduled_at, message)
                 events.append(_event(job, run_time, ExecutionStatus.FAILED, exc))
                 continue
-            if missed_by is not None:
-                message = f"Run was missed by {missed_by}"
-                await self.record_only(job, ExecutionStatus.MISSED, scheduled_at, message)
+            if missed is not None:
+                await self.record_only(job, ExecutionStatus.MISSED, scheduled_at, missed)
                 events.append(_event(job, run_time, ExecutionStatus.MISSED, None))
                 continue
-            outcome = await self._run_once(job, scheduled_at, trigger, run_now)
+            if scheduled_at is not None and await self._behind_buffer(job, scheduled_at):
+                continue
+            outcome = await self._run_once(job, scheduled_at, trigger, run_now, late=catch_up)
             if outcome is not None:
                 events.append(_event(job, run_time, outcome.status, outcome.error_message))
         return events
@@ -116,9 +125,15 @@ class Runs:
         scheduled_at: datetime | None,
         trigger: ExecutionTrigger,
         run_now: RunNow | None,
+        *,
+        late: bool = False,
     ) -> RunOutcome | None:
+        """`late`: a slot run late on purpose (backfill, catch-up): on the pool it gets
+        the queue's deadline, not its grace time."""
         if self.pool is not None:
-            return await self._run_on_pool(self.pool, job, scheduled_at, trigger, run_now)
+            return await self._run_on_pool(
+                self.pool, job, scheduled_at, trigger, run_now, late=late
+            )
         execution_id = await self._first_row(
             job, scheduled_at, trigger, run_now, "record the start of", runner=self.runner_id
         )
@@ -158,6 +173,28 @@ class Runs:
         if execution_id is None:
             logger.info("slot %s of %s already taken by another scheduler", scheduled_at, job.id)
         return execution_id
+
+    def _in_downtime(self, run_time: datetime) -> bool:
+        """Whether the slot was due before this leader started: missed while no
+        scheduler ran."""
+        return self.started_at is not None and run_time < self.started_at
+
+    @staticmethod
+    def _missed(job: Job, run_time: datetime, in_downtime: bool) -> str | None:
+        """Why a scheduled slot is not run (None: it runs). A slot missed while no
+        scheduler ran meets the job's catch-up window, when it has one, instead of its
+        grace time."""
+        window = catchup_window(job)
+        if in_downtime and window is not None:
+            lateness = datetime.now(UTC) - run_time
+            if lateness.total_seconds() > window:
+                return (
+                    f"Missed while no scheduler ran: {lateness} late, older than the "
+                    f"catch-up window ({window} s)"
+                )
+            return None
+        missed_by = _missed_by(job, run_time)
+        return None if missed_by is None else f"Run was missed by {missed_by}"
 
     async def _run_body(
         self,
@@ -268,9 +305,12 @@ class Runs:
             self._cancelled.add(execution_id)
         return True
 
-    async def run_backfill_slot(self, job: Job, slot: datetime) -> list[JobExecutionEvent]:
-        """Run one past slot of `job` now; a slot that has a row already is not run."""
-        outcome = await self._run_once(job, slot, ExecutionTrigger.BACKFILL, None)
+    async def run_past_slot(
+        self, job: Job, slot: datetime, trigger: ExecutionTrigger
+    ) -> list[JobExecutionEvent]:
+        """Run one past slot of `job` now (a backfill, or a resume's catch-up); a slot
+        that has a row already is not run."""
+        outcome = await self._run_once(job, slot, trigger, None, late=True)
         if outcome is None:
             return []
         return [_event(job, slot, outcome.status, outcome.error_message)]
@@ -341,16 +381,17 @@ class Runs:
             return None
 
     async def run_due_attempt(self, job: Job | None, row: TaskExecution) -> list[JobExecutionEvent]:
-        """Start a waiting attempt whose backoff has passed: `running` on this leader, or
-        `queued` and published with the broker executor. Its job gone, the attempt ends
-        `cancelled`. Nothing happens if another pass of the poll took it first."""
+        """Start a waiting row: a retry whose backoff has passed, or a slot buffered
+        behind an earlier run that has ended. `running` on this leader, or `queued` and
+        published with the broker executor. Its job gone, the row ends `cancelled`.
+        Nothing happens if another pass of the poll took it first."""
         now = datetime.now(UTC)
         if job is None:
             await self._take_attempt(
                 row.id,
                 status=ExecutionStatus.CANCELLED,
                 completed_at=now,
-                error_message="Cancelled: the job was deleted before this attempt started",
+                error_message="Cancelled: the job was deleted before this run started",
             )
             return []
         if self.pool is not None:
@@ -360,7 +401,9 @@ class Runs:
                 status=ExecutionStatus.QUEUED,
                 started_at=now,
                 claim_token=message.claim_token,
-                deadline_at=self._queue_deadline(job, now, row.scheduled_at, attempt=row.attempt),
+                deadline_at=self._queue_deadline(
+                    job, now, row.scheduled_at, attempt=row.attempt, late=row.not_before is None
+                ),
                 message=message.body(),
                 published_at=now,
             )
@@ -394,11 +437,11 @@ class Runs:
         scheduled_at: datetime | None,
         trigger: ExecutionTrigger,
         run_now: RunNow | None,
+        *,
+        late: bool = False,
     ) -> RunOutcome | None:
         now = datetime.now(UTC)
-        deadline = self._queue_deadline(
-            job, now, scheduled_at, backfill=trigger is ExecutionTrigger.BACKFILL
-        )
+        deadline = self._queue_deadline(job, now, scheduled_at, late=late)
         message = self._pool_message(job, scheduled_at, now)
         execution_id = await self._first_row(
             job,
@@ -442,12 +485,13 @@ class Runs:
         scheduled_at: datetime | None,
         *,
         attempt: int = 1,
-        backfill: bool = False,
+        late: bool = False,
     ) -> datetime:
         """When a queued run no worker took is missed. A retry's grace time counts from
-        when it is queued: its slot is long past by then. A backfilled slot is late on
-        purpose: it has the queue's deadline."""
-        if scheduled_at is not None and job.misfire_grace_time is not None and not backfill:
+        when it is queued: its slot is long past by then. A slot run late on purpose
+        (backfilled, caught up, or buffered behind an earlier run) has the queue's
+        deadline."""
+        if scheduled_at is not None and job.misfire_grace_time is not None and not late:
             start = scheduled_at if attempt == 1 else now
             return start + timedelta(seconds=job.misfire_grace_time)
         return now + timedelta(seconds=self.runtime.settings.BROKER_QUEUE_DEADLINE_SECONDS)
@@ -602,16 +646,91 @@ class Runs:
                 self.record_only(job, ExecutionStatus.MISSED, run_time.astimezone(UTC), merged)
             )
 
-    def record_skipped(self, job: Job, event: JobSubmissionEvent) -> None:
+    def on_overlap(self, job: Job, event: JobSubmissionEvent) -> None:
+        """Slots that came while the job was at its instance limit, by its overlap policy
+        (see `overlap.py`): each ends in a row."""
+        policy = stored_overlap(job.kwargs, job.max_instances)
         for run_time in event.scheduled_run_times:
-            self.spawn(
-                self.record_only(
-                    job,
-                    ExecutionStatus.SKIPPED,
-                    run_time.astimezone(UTC),
-                    "Skipped: the previous run was still going (max_instances reached)",
-                )
+            slot = run_time.astimezone(UTC)
+            if policy in BUFFERING:
+                self.spawn(self._buffer(job, slot, policy))
+            elif policy == "cancel_other":
+                self.spawn(self._cancel_other(job, slot))
+            else:
+                self.spawn(self.record_only(job, ExecutionStatus.SKIPPED, slot, _skipped(policy)))
+
+    async def _behind_buffer(self, job: Job, slot: datetime) -> bool:
+        """A slot of a buffering job that comes while earlier slots still wait for their
+        turn joins the buffer instead of running ahead of them (True: it did)."""
+        policy = stored_overlap(job.kwargs, job.max_instances)
+        if policy not in BUFFERING:
+            return False
+        try:
+            async with self.runtime.database.transaction() as db:
+                waiting = await execution_crud.count_buffered(db, job.id)
+        except Exception:
+            logger.exception("job %s: could not read its buffered runs", job.id)
+            return False
+        if waiting == 0:
+            return False
+        await self._buffer(job, slot, policy)
+        return True
+
+    async def _buffer(self, job: Job, slot: datetime, policy: OverlapPolicy) -> None:
+        """Write the slot as a buffered `waiting` row (no `not_before`: it starts when
+        the job's running run has ended), or `skipped` when the buffer is full. The row,
+        not this process, holds it, so it survives a restart and a leader failover."""
+        limit = 1 if policy == "buffer_one" else self.runtime.settings.OVERLAP_BUFFER_MAX_RUNS
+        lock = self._buffer_locks.setdefault(job.id, asyncio.Lock())
+        async with lock:
+            try:
+                async with self.runtime.database.transaction() as db:
+                    waiting = await execution_crud.count_buffered(db, job.id)
+            except Exception:
+                logger.exception("job %s: could not read its buffered runs", job.id)
+                waiting = limit
+            if waiting >= limit:
+                if policy == "buffer_one":
+                    message = "Skipped: a run already waits behind the running one (buffer_one)"
+                else:
+                    message = (
+                        f"Skipped: {limit} runs already wait behind the running one "
+                        "(buffer_all, OVERLAP_BUFFER_MAX_RUNS)"
+                    )
+                await self.record_only(job, ExecutionStatus.SKIPPED, slot, message)
+                return
+            await self._write_buffered(job, slot)
+
+    async def _write_buffered(self, job: Job, slot: datetime) -> None:
+        try:
+            await self.history.record_start(
+                job_id=job.id,
+                job_name=job.name,
+                task=job_task(job),
+                trigger=ExecutionTrigger.SCHEDULED,
+                scheduled_at=slot,
+                runner=None,
+                status=ExecutionStatus.WAITING,
+                not_before=None,
             )
+        except Exception:
+            logger.exception("job %s: could not buffer its slot %s", job.id, slot)
+
+    async def _cancel_other(self, job: Job, slot: datetime) -> None:
+        """Cancel the job's runs (running, queued, or waiting), then buffer the new slot,
+        which starts as soon as the cancelled run has ended."""
+        try:
+            async with self.runtime.database.transaction() as db:
+                ids = await execution_crud.unfinished_ids(db, job.id)
+        except Exception:
+            logger.exception("job %s: could not read its runs to cancel", job.id)
+            await self.record_only(
+                job, ExecutionStatus.SKIPPED, slot, "Skipped: the running run could not be read"
+            )
+            return
+        for execution_id in ids:
+            await self.cancel(execution_id, CANCELLED_BY_OVERLAP)
+        await self._write_buffered(job, slot)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         def start() -> None:
@@ -643,6 +762,20 @@ def failed_runs_in_a_row(rows: Sequence[TaskExecution]) -> int:
         if row.status in PAUSING_STATUSES and row.attempt == 1:
             streak += 1
     return streak
+
+
+CANCELLED_BY_OVERLAP = "Cancelled by overlap policy cancel_other: a new slot came"
+
+
+def _skipped(policy: OverlapPolicy) -> str:
+    if policy == "allow_all":
+        return "Skipped: max_instances runs were still going (allow_all)"
+    return "Skipped: the previous run was still going (max_instances reached)"
+
+
+def catchup_window(job: Job) -> int | None:
+    value = job.kwargs.get("catchup_window_seconds")
+    return value if isinstance(value, int) else None
 
 
 def _missed_by(job: Job, run_time: datetime) -> timedelta | None:

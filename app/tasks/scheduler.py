@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -115,7 +116,7 @@ class EnhancedScheduler:
             catalog.registry,
             self.loop,
             self.runs.cancel,
-            self.runs.run_backfill_slot,
+            self.runs.run_past_slot,
         )
         self.started_at: datetime | None = None
         self._attempts: asyncio.Task[None] | None = None
@@ -167,6 +168,7 @@ class EnhancedScheduler:
         await asyncio.to_thread(self._ensure_builtin_jobs)
         if reconcile:
             await self._reconcile()
+        self.runs.started_at = datetime.now(UTC)
         await asyncio.to_thread(self.engine.resume)
         self._attempts = self.loop.create_task(self._start_due_attempts())
         self.started_at = datetime.now(UTC)
@@ -183,8 +185,9 @@ class EnhancedScheduler:
             logger.info("following %d run(s) already on workers", len(rows))
 
     async def _start_due_attempts(self) -> None:
-        """Retries wait in their rows; the leader starts each when its backoff has
-        passed, whichever leader wrote it. Each counts as an instance of its job."""
+        """Waiting rows are started from here, whichever leader wrote them: retries when
+        their backoff has passed (each counts as an instance of its job), and slots
+        buffered behind a run (the oldest of a job, once the job has no run going)."""
         while True:
             await asyncio.sleep(ATTEMPT_POLL_SECONDS)
             try:
@@ -192,11 +195,20 @@ class EnhancedScheduler:
                     rows = await execution_crud.due_attempts(
                         db, datetime.now(UTC), ATTEMPTS_PER_POLL
                     )
+                    buffered = await execution_crud.buffered_heads(db, ATTEMPTS_PER_POLL)
                 for row in rows:
                     job = await asyncio.to_thread(self.engine.get_job, row.job_id)
                     self.executor.adopt(row.job_id, self.runs.run_due_attempt(job, row))
+                for row in buffered:
+                    job = await asyncio.to_thread(self.engine.get_job, row.job_id)
+                    if job is None:
+                        self.executor.adopt(row.job_id, self.runs.run_due_attempt(None, row))
+                    else:
+                        self.executor.start_if_free(
+                            job, functools.partial(self.runs.run_due_attempt, job, row)
+                        )
             except Exception:
-                logger.exception("could not start the due retry attempts")
+                logger.exception("could not start the waiting runs")
 
     async def _stop_due_attempts(self) -> None:
         if self._attempts is not None:
@@ -298,7 +310,7 @@ class EnhancedScheduler:
         # Called on the engine's thread.
         job = self.engine.get_job(event.job_id)
         if job is not None:
-            self.runs.record_skipped(job, event)
+            self.runs.on_overlap(job, event)
 
     def _on_outcome(self, event: JobExecutionEvent) -> None:
         if event.exception:

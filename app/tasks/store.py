@@ -34,6 +34,10 @@ def job_kwargs(spec: JobSpec) -> dict[str, Any]:
         kwargs["retry"] = spec.retry.model_dump(mode="json")
     if spec.pause_after_failures is not None:
         kwargs["pause_after_failures"] = spec.pause_after_failures
+    # Always kept: a job without it is one stored before policies (see `stored_overlap`).
+    kwargs["overlap"] = spec.overlap
+    if spec.catchup_window_seconds is not None:
+        kwargs["catchup_window_seconds"] = spec.catchup_window_seconds
     return kwargs
 
 

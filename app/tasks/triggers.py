@@ -317,3 +317,21 @@ def fire_times_between(
         if fire is not None and fire.astimezone(UTC) <= previous:
             raise RuntimeError(f"{trigger!r} went back from {previous} to {fire}")
     return times
+
+
+def latest_fire_time(trigger: BaseTrigger, start: datetime, end: datetime) -> datetime | None:
+    """The last slot in `[start, end)`, looked for in windows that grow back from `end`,
+    so a long range of a frequent trigger is not walked from its start."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    span = timedelta(minutes=1)
+    while True:
+        since = max(start, end - span)
+        slots = fire_times_between(trigger, since, end, 100_000)
+        if slots and len(slots) <= 100_000:
+            return slots[-1]
+        if slots:
+            # Too many even in this window: walk on from the last one listed.
+            return latest_fire_time(trigger, slots[-1], end)
+        if since == start:
+            return None
+        span *= 2

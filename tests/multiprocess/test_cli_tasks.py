@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +265,30 @@ def test_a_refused_import_names_the_job_and_imports_nothing(
         "updated": 0,
     }
     assert job(server, "fine")["task"] == "test_sleep"
+
+
+def test_resume_with_catch_up_runs_the_latest_slot_missed_while_paused(
+    server: Node, tmp_path: Path
+) -> None:
+    key = make_key(server, "operator")
+    create(server, "frequent", tmp_path, trigger={"type": "interval", "seconds": 1}, paused=True)
+    # Paused through a few slots.
+    time.sleep(2.5)
+    resumed_at = datetime.now(UTC)
+    resumed = tasks(server, key, "resume", "frequent", "--catch-up")
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.strip() == "frequent: resumed, catching up 1 missed slot(s)"
+
+    def caught_up() -> list[dict[str, Any]]:
+        runs = server.request("GET", "/api/v1/tasks/frequent/executions").json()
+        return [
+            r
+            for r in runs
+            if r["status"] == "success" and datetime.fromisoformat(r["scheduled_at"]) < resumed_at
+        ]
+
+    [run] = wait_until(caught_up, timeout=30)
+    assert run["trigger"] == "scheduled"
+    shown = tasks(server, key, "show", "frequent")
+    fields = dict(line.split(None, 1) for line in shown.stdout.splitlines() if " " in line)
+    assert fields["overlap"].strip() == "skip"

@@ -152,6 +152,19 @@ def test_a_pause_is_still_there_after_a_reload(page: Page, live_server: LiveServ
     expect(entry).to_contain_text("paused: false → true")
 
 
+def test_resume_and_catch_up_from_the_dashboard(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server)
+    job_row(page, "cleanup_sessions").locator("[data-action=pause]").click()
+    row = job_row(page, "cleanup_sessions")
+    expect(row.locator(".state")).to_have_text("paused")
+    row.locator("[data-action=resume-catch-up]").click()
+    expect(job_row(page, "cleanup_sessions").locator(".state")).to_have_text("active")
+    audit = live_server.api("GET", "/tasks/cleanup_sessions/audit").json()["items"]
+    # Resumed with a catch-up: the audit entry says how many missed slots it ran.
+    assert audit[0]["action"] == "resume"
+    assert audit[0]["after"]["catch_up"] == 0
+
+
 def test_run_now_and_see_the_execution(page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server, "#/jobs/cleanup_tokens")
     expect(page.locator("#job-title")).to_have_text("Clean up expired tokens")
@@ -266,17 +279,24 @@ def test_create_and_edit_a_job_with_the_form(
     expect(page.locator("#task-description")).to_contain_text("Append a line")
     page.fill("input[name='param:path']", str(tmp_path / "report.txt"))
     page.fill("#cron-expression", "0 3 * * *")
+    page.select_option("#overlap-select", "buffer_one")
+    page.fill("input[name=catchup_window_seconds]", "600")
     page.fill("input[name=reason]", "asked for by finance")
     page.click("#save-button")
 
     page.wait_for_url("**/dashboard#/jobs/nightly_report")
     expect(page.locator("#job-title")).to_have_text("Nightly report")
     expect(page.locator("#job-schedule")).to_have_text("every day at 03:00 UTC")
+    expect(page.locator("#job-overlap")).to_have_text("buffer_one: one at a time")
+    expect(page.locator("#job-catchup-window")).to_contain_text("10")
     created = live_server.api("GET", "/tasks/nightly_report").json()
     assert created["params"] == {"path": str(tmp_path / "report.txt")}
+    assert created["overlap"] == "buffer_one"
+    assert created["catchup_window_seconds"] == 600
 
     page.click("#job-header [data-action=edit]")
     expect(page.locator("#job-name")).to_have_value("Nightly report")
+    expect(page.locator("#overlap-select")).to_have_value("buffer_one")
     expect(page.locator("#preview-list li")).to_have_count(5)
     page.fill("#job-name", "Nightly finance report")
     page.click("#save-button")

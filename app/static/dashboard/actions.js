@@ -9,7 +9,7 @@ export function managed(job) {
   return job.builtin || job.bot_config_id !== null;
 }
 
-async function jobAction(job, action, reason, after) {
+async function jobAction(job, action, reason, after, json) {
   const paths = {
     pause: ["POST", `/tasks/${encodeURIComponent(job.id)}/pause`],
     resume: ["POST", `/tasks/${encodeURIComponent(job.id)}/resume`],
@@ -18,10 +18,17 @@ async function jobAction(job, action, reason, after) {
   };
   const [method, path] = paths[action];
   try {
-    const result = await api(method, path, { query: { reason } });
+    const result = await api(
+      method,
+      path,
+      json ? { query: { reason }, json } : { query: { reason } },
+    );
     const done = {
       pause: `Paused ${job.id}.`,
-      resume: `Resumed ${job.id}.`,
+      resume:
+        result.catch_up === null || result.catch_up === undefined
+          ? `Resumed ${job.id}.`
+          : `Resumed ${job.id}, catching up ${result.catch_up} missed slot(s).`,
       run: `Started ${job.id} (execution #${result.execution_id}).`,
       delete: `Deleted ${job.id}.`,
     };
@@ -42,6 +49,7 @@ export function actionButtons(job, reasonInput, after) {
             type: "button",
             "data-action": "resume",
             text: "Resume",
+            title: "From the next slot; the slots missed while paused stay missed",
             onclick: () => jobAction(job, "resume", reason(), after),
           })
         : h("button", {
@@ -50,6 +58,17 @@ export function actionButtons(job, reasonInput, after) {
             text: "Pause",
             onclick: () => jobAction(job, "pause", reason(), after),
           }),
+      job.paused
+        ? h("button", {
+            type: "button",
+            "data-action": "resume-catch-up",
+            text: "Resume and catch up",
+            title: job.catchup_window_seconds
+              ? `Also run the slots missed while paused, of the last ${job.catchup_window_seconds} s`
+              : "Also run the latest slot missed while paused, once",
+            onclick: () => jobAction(job, "resume", reason(), after, { catch_up: true }),
+          })
+        : null,
       h("button", {
         type: "button",
         "data-action": "run",

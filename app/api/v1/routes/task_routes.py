@@ -34,6 +34,7 @@ from app.schemas.task import (
     JobPage,
     JobStatsResponse,
     JobUpdate,
+    ResumeRequest,
     SystemStats,
     TaskExecutionDetail,
     TaskExecutionResponse,
@@ -208,10 +209,13 @@ async def resume_job(
     actor: Operator,
     job_id: JobId,
     reason: ReasonQuery = None,
-    body: ActionBody = None,
+    body: Annotated[ResumeRequest | None, Body()] = None,
 ) -> JobActionResponse:
-    return await task_service.job_action(
-        db, scheduler, job_id, "resume", actor, body.reason if body and body.reason else reason
+    """`catch_up` (default false): also run the slots missed while the job was paused,
+    those younger than its `catchup_window_seconds` (once with `coalesce`); a job
+    without a window runs only the latest missed slot, once."""
+    return await task_service.resume_job(
+        db, scheduler, job_id, body or ResumeRequest(), actor, reason
     )
 
 

@@ -184,6 +184,33 @@ export async function viewForm(jobId) {
         }),
       ),
       field(
+        "overlap",
+        "When a slot comes while a run still runs",
+        h(
+          "select",
+          { name: "overlap", id: "overlap-select" },
+          OVERLAP_POLICIES.map(([value, text]) =>
+            h("option", {
+              value,
+              text,
+              selected: (editing ? job.overlap : "skip") === value,
+            }),
+          ),
+        ),
+      ),
+      field(
+        "catchup_window_seconds",
+        "Catch-up window (s)",
+        input("catchup_window_seconds", {
+          type: "number",
+          min: 1,
+          step: 1,
+          value: editing && job.catchup_window_seconds ? job.catchup_window_seconds : "",
+          placeholder: "run every missed slot",
+        }),
+        "Slots missed while no scheduler ran run if younger than this; older ones are missed",
+      ),
+      field(
         "coalesce",
         "Coalesce missed runs",
         h("input", {
@@ -238,6 +265,8 @@ export async function viewForm(jobId) {
     misfire_grace_time: optionNumber("misfire_grace_time"),
     coalesce: form.querySelector("[name='coalesce']").checked,
     pause_after_failures: optionNumber("pause_after_failures"),
+    overlap: form.querySelector("[name='overlap']").value,
+    catchup_window_seconds: optionNumber("catchup_window_seconds"),
     retry: readRetry(form, optionNumber),
   });
   const initial = editing ? JSON.stringify(readAll()) : null;
@@ -407,6 +436,15 @@ function retryFieldset(retry) {
     ),
   );
 }
+
+// The job's overlap policies, as the API names them, and what each does.
+const OVERLAP_POLICIES = [
+  ["skip", "skip: record the slot skipped"],
+  ["buffer_one", "buffer_one: one waits, then runs"],
+  ["buffer_all", "buffer_all: all wait, in order"],
+  ["cancel_other", "cancel_other: cancel the running one"],
+  ["allow_all", "allow_all: run at once, up to max instances"],
+];
 
 function readRetry(form, optionNumber) {
   const attempts = optionNumber("retry_max_attempts");

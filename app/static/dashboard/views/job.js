@@ -217,7 +217,18 @@ function jobHeader(job) {
     h("dt", { text: "Timeout" }),
     h("dd", { text: job.timeout_seconds ? fmtDuration(job.timeout_seconds) : "task default" }),
     h("dt", { text: "Overlap" }),
-    h("dd", { text: `at most ${job.max_instances} at once` }),
+    h("dd", {
+      id: "job-overlap",
+      text:
+        job.overlap === "allow_all"
+          ? `allow_all: at most ${job.max_instances} at once`
+          : `${job.overlap}: one at a time`,
+    }),
+    h("dt", { text: "Catch-up window" }),
+    h("dd", {
+      id: "job-catchup-window",
+      text: job.catchup_window_seconds ? fmtDuration(job.catchup_window_seconds) : "none",
+    }),
   );
   return [
     h(
