@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
 from app.schemas.audit import Reason
@@ -89,7 +89,9 @@ class JobPage(BaseModel):
     offset: int
 
 
-class JobCreate(BaseModel):
+class JobFields(BaseModel):
+    """A job as `POST /tasks` takes it, and the import (beside its next run time)."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: JobId
@@ -100,12 +102,26 @@ class JobCreate(BaseModel):
     timeout_seconds: TimeoutSeconds | None = None
     retry: RetryPolicy | None = None
     pause_after_failures: PauseAfterFailures | None = None
+    # Without one, a job allowed several instances runs them side by side (`allow_all`),
+    # as `max_instances` did before jobs had an overlap policy.
     overlap: OverlapPolicy = DEFAULT_OVERLAP
     catchup_window_seconds: CatchupWindow | None = None
     max_instances: MaxInstances = 1
     misfire_grace_time: MisfireGraceTime | None = None
     coalesce: Flag = True
     paused: Flag = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overlap_from_max_instances(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "overlap" not in data:
+            given = data.get("max_instances")
+            if type(given) is int and given > 1:
+                return {**data, "overlap": "allow_all"}
+        return data
+
+
+class JobCreate(JobFields):
     reason: Reason | None = None
 
 

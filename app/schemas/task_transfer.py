@@ -8,19 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.audit import Reason
-from app.schemas.task import (
-    CatchupWindow,
-    JobId,
-    MaxInstances,
-    MisfireGraceTime,
-    PauseAfterFailures,
-    TaskName,
-    TimeoutSeconds,
-)
-from app.schemas.types import Flag, JsonObject, ShortString, Timestamp
+from app.schemas.task import JobFields
+from app.schemas.types import Flag, JsonObject, Timestamp
 from app.tasks.overlap import DEFAULT_OVERLAP, OverlapPolicy
 from app.tasks.retry_policy import RetryPolicy
-from app.tasks.trigger_specs import TriggerSpec
 
 ImportMode = Literal["create", "upsert"]
 # An import's body may be this large, whatever MAX_REQUEST_BODY_BYTES says: 10,000 jobs
@@ -28,27 +19,11 @@ ImportMode = Literal["create", "upsert"]
 IMPORT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
-class JobImportItem(BaseModel):
+class JobImportItem(JobFields):
     """A job as the import takes it and the export gives it: what `POST /tasks` takes,
     and its next run time, so an imported job fires when the exported one would have.
     `next_run_time` null on a job that is not paused: the scheduler computes it."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: JobId
-    name: ShortString | None = None
-    task: TaskName
-    params: JsonObject = Field(default_factory=dict)
-    trigger: TriggerSpec
-    timeout_seconds: TimeoutSeconds | None = None
-    retry: RetryPolicy | None = None
-    pause_after_failures: PauseAfterFailures | None = None
-    overlap: OverlapPolicy = DEFAULT_OVERLAP
-    catchup_window_seconds: CatchupWindow | None = None
-    max_instances: MaxInstances = 1
-    misfire_grace_time: MisfireGraceTime | None = None
-    coalesce: Flag = True
-    paused: Flag = False
     next_run_time: Timestamp | None = None
 
 

@@ -76,6 +76,24 @@ async def test_skip_is_the_default_and_shown(
     assert job["catchup_window_seconds"] is None
 
 
+async def test_a_job_allowed_several_instances_without_a_policy_runs_them_side_by_side(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """`max_instances` kept the meaning it had before jobs had an overlap policy."""
+    job = await create_job(
+        client,
+        admin_headers,
+        id="several",
+        task="test_sleep",
+        params={"seconds": 0},
+        trigger={"type": "interval", "hours": 1},
+        max_instances=3,
+    )
+    assert job["overlap"] == "allow_all"
+    listed = await client.get(f"{TASKS}/several", headers=admin_headers)
+    assert listed.json()["overlap"] == "allow_all"
+
+
 async def test_buffer_one_keeps_one_waiting_run_and_starts_it_when_the_running_one_ends(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
@@ -231,6 +249,7 @@ async def test_skip_runs_one_at_a_time_whatever_max_instances_says(
         task="test_sleep",
         params={"seconds": 3},
         trigger=EVERY_SECOND,
+        overlap="skip",
         max_instances=3,
     )
 
