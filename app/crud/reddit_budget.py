@@ -5,6 +5,7 @@ more slots than it holds."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,15 +27,24 @@ async def insert_if_missing(db: AsyncSession, app_key: str, *, probe_until: date
 
 async def start_window_if_ended(
     db: AsyncSession, app_key: str, *, now: datetime, probe_until: datetime
-) -> None:
+) -> bool:
     """Past `reset_at` the window Reddit told us of has ended: what the new one holds is
-    unknown until an answer says, so one request may go. Slots counted in flight then
-    belong to the old window (or to a process that died)."""
-    await db.execute(
+    unknown until an answer says, so one request may go. Slots still in flight then may
+    reach Reddit in the new window, so they count as taken in it; their answers belong to
+    the old one (or to a process that died) and are not waited for. Whether it began."""
+    result = await db.execute(
         update(RedditBudget)
         .where(RedditBudget.app_key == app_key, RedditBudget.reset_at <= now)
-        .values(remaining=1, in_flight=0, probing=True, reset_at=probe_until)
+        .values(
+            remaining=1,
+            taken=RedditBudget.in_flight,
+            in_flight=0,
+            probing=True,
+            reset_at=probe_until,
+            window_number=RedditBudget.window_number + 1,
+        )
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def add_ticket(db: AsyncSession, app_key: str, priority: int, now: datetime) -> int:
@@ -62,12 +72,9 @@ async def delete_stale_tickets(db: AsyncSession, app_key: str, stale_before: dat
     )
 
 
-async def take(
-    db: AsyncSession, app_key: str, *, ticket_id: int, priority: int, stale_before: datetime
-) -> bool:
-    """Take a slot for the ticket if fewer live tickets are ahead of it than slots are
-    left: the first `remaining` tickets in line go, the others keep waiting."""
-    ahead = (
+def _ahead(app_key: str, *, ticket_id: int, priority: int, stale_before: datetime) -> Any:
+    """The live tickets ahead of this one in its app's line."""
+    return (
         select(func.count())
         .select_from(RedditBudgetTicket)
         .where(
@@ -80,12 +87,33 @@ async def take(
         )
         .scalar_subquery()
     )
-    result = await db.execute(
+
+
+async def take(
+    db: AsyncSession, app_key: str, *, ticket_id: int, priority: int, stale_before: datetime
+) -> int | None:
+    """Take a slot for the ticket if fewer live tickets are ahead of it than slots are
+    left: the first `remaining` tickets in line go, the others keep waiting. The number
+    of the window the slot is in, or None."""
+    ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
+    window: int | None = await db.scalar(
         update(RedditBudget)
         .where(RedditBudget.app_key == app_key, RedditBudget.remaining > ahead)
-        .values(remaining=RedditBudget.remaining - 1, in_flight=RedditBudget.in_flight + 1)
+        .values(
+            remaining=RedditBudget.remaining - 1,
+            in_flight=RedditBudget.in_flight + 1,
+            taken=RedditBudget.taken + 1,
+        )
+        .returning(RedditBudget.window_number)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return window
+
+
+async def count_ahead(
+    db: AsyncSession, app_key: str, *, ticket_id: int, priority: int, stale_before: datetime
+) -> int:
+    ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
+    return int(await db.scalar(select(ahead)) or 0)
 
 
 async def get(db: AsyncSession, app_key: str) -> RedditBudget | None:
@@ -96,23 +124,30 @@ async def answered(
     db: AsyncSession,
     app_key: str,
     *,
+    window_number: int,
+    used: int | None,
     remaining: int | None,
     reset_at: datetime | None,
-) -> None:
+) -> int | None:
     """A request's answer came back (or it failed): its slot is no longer in flight, and
-    what Reddit's headers said, if they came, is applied.
+    what Reddit's headers said, if they came, is applied. An answer to a slot of an
+    earlier window changes nothing. What is left after it (None for such an answer).
 
-    The requests still in flight may not have reached Reddit when it counted, so they
-    are taken off what it said is left. In a known window what is left only falls: an
-    answer overtaken by a later one says more is left than there is. While probing, the
-    answer says what the new window holds, and when it ends."""
-    others = case((RedditBudget.in_flight > 1, RedditBudget.in_flight - 1), else_=0)
+    Reddit's count may not hold the requests still in flight yet, so they are taken off
+    what it said is left: those of the window's slots it has not counted (`taken` less
+    `X-Ratelimit-Used`), or, without that header, every other slot in flight. In a known
+    window what is left only falls: an answer overtaken by a later one says more is left
+    than there is. Each answer's reset is no earlier than the window's true end (Reddit
+    rounds it up, and it was counted before the answer came), so the earliest is kept.
+    While probing, the answer says what the new window holds, and when it ends."""
+    others_in_flight = case((RedditBudget.in_flight > 1, RedditBudget.in_flight - 1), else_=0)
     in_flight = case((RedditBudget.in_flight > 0, RedditBudget.in_flight - 1), else_=0)
+    this_window = and_(RedditBudget.app_key == app_key, RedditBudget.window_number == window_number)
     if remaining is None or reset_at is None:
         # No word from Reddit: a probe that got none lets the next request probe.
-        await db.execute(
+        left: int | None = await db.scalar(
             update(RedditBudget)
-            .where(RedditBudget.app_key == app_key)
+            .where(this_window)
             .values(
                 in_flight=in_flight,
                 remaining=case(
@@ -120,13 +155,19 @@ async def answered(
                     else_=RedditBudget.remaining,
                 ),
             )
+            .returning(RedditBudget.remaining)
         )
-        return
+        return left
+    if used is None:
+        others: Any = others_in_flight
+    else:
+        uncounted = RedditBudget.taken - literal(used)
+        others = case((uncounted > 0, uncounted), else_=0)
     said = case((literal(remaining) > others, literal(remaining) - others), else_=0)
     reset = literal(reset_at, UTCDateTime)
-    await db.execute(
+    left = await db.scalar(
         update(RedditBudget)
-        .where(RedditBudget.app_key == app_key)
+        .where(this_window)
         .values(
             in_flight=in_flight,
             remaining=case(
@@ -135,9 +176,11 @@ async def answered(
                 else_=said,
             ),
             reset_at=case(
-                (or_(RedditBudget.probing, RedditBudget.reset_at < reset), reset),
+                (or_(RedditBudget.probing, RedditBudget.reset_at > reset), reset),
                 else_=RedditBudget.reset_at,
             ),
             probing=False,
         )
+        .returning(RedditBudget.remaining)
     )
+    return left

@@ -21,7 +21,13 @@ class RedditBudget(Base):
     remaining: Mapped[int] = mapped_column(Integer)
     # Slots taken whose answer has not come back yet.
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
-    # When the window ends, as Reddit's headers said; until then `remaining` only falls.
+    # Counts the windows: an answer to a slot of an earlier window says nothing of this one.
+    window_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Slots taken in this window (with those still in flight when it began, which may
+    # reach Reddit in it): Reddit's `X-Ratelimit-Used` counts those that have arrived.
+    taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the window ends, as Reddit's headers said (the earliest any answer of the
+    # window allows); until then `remaining` only falls.
     reset_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The window is unknown (never seen, or ended): one request may go, whose answer's
     # headers say what the new window holds.
