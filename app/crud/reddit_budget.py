@@ -72,29 +72,35 @@ async def delete_stale_tickets(db: AsyncSession, app_key: str, stale_before: dat
     )
 
 
-def _ahead(app_key: str, *, ticket_id: int, priority: int, stale_before: datetime) -> Any:
-    """The live tickets ahead of this one in its app's line."""
+def _ahead(app_key: str, *, ticket_id: int | None, priority: int, stale_before: datetime) -> Any:
+    """The live tickets ahead of this one in its app's line; without a ticket, those
+    ahead of one taken now."""
+    later = RedditBudgetTicket.priority == priority
+    if ticket_id is not None:
+        later = and_(later, RedditBudgetTicket.id < ticket_id)
     return (
         select(func.count())
         .select_from(RedditBudgetTicket)
         .where(
             RedditBudgetTicket.app_key == app_key,
             RedditBudgetTicket.seen_at >= stale_before,
-            or_(
-                RedditBudgetTicket.priority < priority,
-                and_(RedditBudgetTicket.priority == priority, RedditBudgetTicket.id < ticket_id),
-            ),
+            or_(RedditBudgetTicket.priority < priority, later),
         )
         .scalar_subquery()
     )
 
 
 async def take(
-    db: AsyncSession, app_key: str, *, ticket_id: int, priority: int, stale_before: datetime
+    db: AsyncSession,
+    app_key: str,
+    *,
+    ticket_id: int | None,
+    priority: int,
+    stale_before: datetime,
 ) -> int | None:
-    """Take a slot for the ticket if fewer live tickets are ahead of it than slots are
-    left: the first `remaining` tickets in line go, the others keep waiting. The number
-    of the window the slot is in, or None."""
+    """Take a slot for the ticket (or for a scrape not in line yet) if fewer live
+    tickets are ahead of it than slots are left: the first `remaining` tickets in line
+    go, the others keep waiting. The number of the window the slot is in, or None."""
     ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
     window: int | None = await db.scalar(
         update(RedditBudget)

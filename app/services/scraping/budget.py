@@ -128,14 +128,15 @@ class RateBudget:
             try:
                 ticket_id, look = await self._try(None)
                 if look.slot_window is not None:
-                    ticket_id = None
                     return Slot(look.slot_window, 0.0)
                 started = touched = time.monotonic()
                 while look.slot_window is None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(woken.wait(), self._delay(look))
                     woken.clear()
-                    if time.monotonic() - touched >= TICKET_REFRESH_SECONDS:
+                    if ticket_id is not None and time.monotonic() - touched >= (
+                        TICKET_REFRESH_SECONDS
+                    ):
                         async with self.database.transaction() as db:
                             await budget_crud.touch_ticket(db, ticket_id, datetime.now(UTC))
                         touched = time.monotonic()
@@ -164,17 +165,14 @@ class RateBudget:
         poll = POLL_SECONDS * (1 + look.ahead - look.remaining)
         return min(poll, max(until_reset, 0.0), TICKET_REFRESH_SECONDS)
 
-    async def _try(self, ticket_id: int | None) -> tuple[int, _Look]:
-        """One attempt, in one transaction: the ticket, and what it saw (with a slot,
-        the ticket is gone)."""
+    async def _try(self, ticket_id: int | None) -> tuple[int | None, _Look]:
+        """One attempt, in one transaction: the ticket, and what it saw. A scrape gets a
+        ticket (a place at the back of the line) only when no slot is free for it, and
+        gives it up with the slot it takes."""
         now = datetime.now(UTC)
         probe_until = now + timedelta(seconds=self.probe_seconds)
         stale_before = now - timedelta(seconds=TICKET_STALE_SECONDS)
         async with self.database.transaction() as db:
-            if ticket_id is None:
-                await budget_crud.insert_if_missing(db, self.app_key, probe_until=probe_until)
-                await budget_crud.delete_stale_tickets(db, self.app_key, stale_before)
-                ticket_id = await budget_crud.add_ticket(db, self.app_key, self.priority, now)
             began = await budget_crud.start_window_if_ended(
                 db, self.app_key, now=now, probe_until=probe_until
             )
@@ -185,10 +183,28 @@ class RateBudget:
                 priority=self.priority,
                 stale_before=stale_before,
             )
+            budget = None
+            if window is None:
+                budget = await budget_crud.get(db, self.app_key)
+                if budget is None:
+                    await budget_crud.insert_if_missing(db, self.app_key, probe_until=probe_until)
+                    window = await budget_crud.take(
+                        db,
+                        self.app_key,
+                        ticket_id=ticket_id,
+                        priority=self.priority,
+                        stale_before=stale_before,
+                    )
+                    budget = await budget_crud.get(db, self.app_key)
             if window is not None:
-                await budget_crud.delete_ticket(db, ticket_id)
+                if ticket_id is not None:
+                    await budget_crud.delete_ticket(db, ticket_id)
                 look = _Look(window)
             else:
+                assert budget is not None  # inserted above, never deleted
+                if ticket_id is None:
+                    await budget_crud.delete_stale_tickets(db, self.app_key, stale_before)
+                    ticket_id = await budget_crud.add_ticket(db, self.app_key, self.priority, now)
                 ahead = await budget_crud.count_ahead(
                     db,
                     self.app_key,
@@ -196,8 +212,6 @@ class RateBudget:
                     priority=self.priority,
                     stale_before=stale_before,
                 )
-                budget = await budget_crud.get(db, self.app_key)
-                assert budget is not None  # inserted above, never deleted
                 look = _Look(None, ahead, budget.remaining, budget.probing, budget.reset_at)
         if began and window is None:
             # The new window's probe is someone else's to send.
