@@ -1,4 +1,4 @@
-"""reddit budget windows: a number per window and the slots taken in it
+"""reddit budget windows: a number per window, the slots taken in it, what one holds
 
 Revision ID: e4f6a8c0b2d1
 Revises: c3d5f7a9b1e2
@@ -23,9 +23,13 @@ def upgrade() -> None:
             sa.Column("window_number", sa.Integer(), server_default="0", nullable=False)
         )
         batch.add_column(sa.Column("taken", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("taken_late", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("window_limit", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("reddit_budgets") as batch:
+        batch.drop_column("window_limit")
+        batch.drop_column("taken_late")
         batch.drop_column("taken")
         batch.drop_column("window_number")

@@ -26,21 +26,35 @@ async def insert_if_missing(db: AsyncSession, app_key: str, *, probe_until: date
 
 
 async def start_window_if_ended(
-    db: AsyncSession, app_key: str, *, now: datetime, probe_until: datetime
+    db: AsyncSession,
+    app_key: str,
+    *,
+    now: datetime,
+    probe_until: datetime,
+    unknown_until: datetime,
 ) -> bool:
-    """Past `reset_at` the window Reddit told us of has ended: what the new one holds is
-    unknown until an answer says, so one request may go. Slots still in flight then may
-    reach Reddit in the new window, so they count as taken in it; their answers belong to
-    the old one (or to a process that died) and are not waited for. Whether it began."""
+    """Past `reset_at` the window Reddit told us of has ended. Slots still in flight, and
+    those taken late in it, may reach Reddit in the new window, so they count as taken in
+    it; the answers of the old window's slots are not waited for (their process may have
+    died). Whether a window began.
+
+    A window holds what Reddit's headers last said one holds, less those slots; its end
+    is unknown until an answer says (`unknown_until`, later than any window Reddit has).
+    Before Reddit has said what a window holds, or when those slots fill it, one request
+    may go (a probe), and the window ends at `probe_until` if no answer tells more."""
+    carried = RedditBudget.in_flight + RedditBudget.taken_late
+    refill = RedditBudget.window_limit - carried
+    known = and_(RedditBudget.window_limit.is_not(None), refill > 0)
     result = await db.execute(
         update(RedditBudget)
         .where(RedditBudget.app_key == app_key, RedditBudget.reset_at <= now)
         .values(
-            remaining=1,
-            taken=RedditBudget.in_flight,
+            remaining=case((known, refill), else_=1),
+            taken=carried,
+            taken_late=0,
             in_flight=0,
-            probing=True,
-            reset_at=probe_until,
+            probing=~known,
+            reset_at=case((known, unknown_until), else_=probe_until),
             window_number=RedditBudget.window_number + 1,
         )
     )
@@ -97,11 +111,15 @@ async def take(
     ticket_id: int | None,
     priority: int,
     stale_before: datetime,
+    late_from: datetime,
 ) -> int | None:
     """Take a slot for the ticket (or for a scrape not in line yet) if fewer live
     tickets are ahead of it than slots are left: the first `remaining` tickets in line
-    go, the others keep waiting. The number of the window the slot is in, or None."""
+    go, the others keep waiting. A slot taken when the window ends before `late_from`
+    is late: Reddit's window may have turned already. The number of the window the slot
+    is in, or None."""
     ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
+    late = case((RedditBudget.reset_at <= literal(late_from, UTCDateTime), 1), else_=0)
     window: int | None = await db.scalar(
         update(RedditBudget)
         .where(RedditBudget.app_key == app_key, RedditBudget.remaining > ahead)
@@ -109,6 +127,7 @@ async def take(
             remaining=RedditBudget.remaining - 1,
             in_flight=RedditBudget.in_flight + 1,
             taken=RedditBudget.taken + 1,
+            taken_late=RedditBudget.taken_late + late,
         )
         .returning(RedditBudget.window_number)
     )
@@ -134,10 +153,11 @@ async def answered(
     used: int | None,
     remaining: int | None,
     reset_at: datetime | None,
-) -> int | None:
+) -> tuple[int, datetime] | None:
     """A request's answer came back (or it failed): its slot is no longer in flight, and
     what Reddit's headers said, if they came, is applied. An answer to a slot of an
-    earlier window changes nothing. What is left after it (None for such an answer).
+    earlier window changes nothing. What is left after it and when the window ends (None
+    for such an answer).
 
     Reddit's count may not hold the requests still in flight yet, so they are taken off
     what it said is left: those of the window's slots it has not counted (`taken` less
@@ -145,13 +165,14 @@ async def answered(
     window what is left only falls: an answer overtaken by a later one says more is left
     than there is. Each answer's reset is no earlier than the window's true end (Reddit
     rounds it up, and it was counted before the answer came), so the earliest is kept.
-    While probing, the answer says what the new window holds, and when it ends."""
+    While probing, the answer says what the new window holds, and when it ends. Used and
+    remaining together say what a window holds: the next one is filled with that."""
     others_in_flight = case((RedditBudget.in_flight > 1, RedditBudget.in_flight - 1), else_=0)
     in_flight = case((RedditBudget.in_flight > 0, RedditBudget.in_flight - 1), else_=0)
     this_window = and_(RedditBudget.app_key == app_key, RedditBudget.window_number == window_number)
     if remaining is None or reset_at is None:
         # No word from Reddit: a probe that got none lets the next request probe.
-        left: int | None = await db.scalar(
+        no_word = await db.execute(
             update(RedditBudget)
             .where(this_window)
             .values(
@@ -161,17 +182,20 @@ async def answered(
                     else_=RedditBudget.remaining,
                 ),
             )
-            .returning(RedditBudget.remaining)
+            .returning(RedditBudget.remaining, RedditBudget.reset_at)
         )
-        return left
+        row = no_word.one_or_none()
+        return None if row is None else (row[0], row[1])
+    limit: Any = RedditBudget.window_limit
     if used is None:
         others: Any = others_in_flight
     else:
         uncounted = RedditBudget.taken - literal(used)
         others = case((uncounted > 0, uncounted), else_=0)
+        limit = literal(used + remaining)
     said = case((literal(remaining) > others, literal(remaining) - others), else_=0)
     reset = literal(reset_at, UTCDateTime)
-    left = await db.scalar(
+    result = await db.execute(
         update(RedditBudget)
         .where(this_window)
         .values(
@@ -186,7 +210,9 @@ async def answered(
                 else_=RedditBudget.reset_at,
             ),
             probing=False,
+            window_limit=limit,
         )
-        .returning(RedditBudget.remaining)
+        .returning(RedditBudget.remaining, RedditBudget.reset_at)
     )
-    return left
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -26,11 +26,15 @@ class RedditBudget(Base):
     # Slots taken in this window (with those still in flight when it began, which may
     # reach Reddit in it): Reddit's `X-Ratelimit-Used` counts those that have arrived.
     taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Slots taken close to `reset_at`, which may reach Reddit in its next window.
+    taken_late: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What a window holds (`X-Ratelimit-Used` + `-Remaining` of the last answer), or None
+    # before Reddit has said.
+    window_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # When the window ends, as Reddit's headers said (the earliest any answer of the
     # window allows); until then `remaining` only falls.
     reset_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The window is unknown (never seen, or ended): one request may go, whose answer's
-    # headers say what the new window holds.
+    # What the window holds is unknown: one request may go, whose answer's headers say.
     probing: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -12,10 +12,12 @@ scheduler leader and workers draw from the same one:
 - Every answer's headers set what is left, less the window's slots Reddit has not
   counted yet; within a window the count only falls, so answers arriving out of order
   cannot inflate it.
-- Nothing is assumed about a window before Reddit has described it: a new app, or a
-  window that has ended, gets one request (a probe), whose answer tells the rest. A
-  window ends at the earliest reset its answers allow, so the probe goes as soon as
-  Reddit's new window may have begun.
+- Nothing is assumed about a window before Reddit has described it: a new app gets
+  one request (a probe), whose answer tells the rest. A window ends at the earliest
+  reset its answers allow, and the next one holds what the last answer said a window
+  holds (used plus remaining), less the slots that may reach Reddit in it from the
+  window before (still in flight, or taken close to its end): waiting scrapes go as
+  soon as Reddit's new window has begun, without waiting for a probe's answer.
 
 Waiting scrapes queue (`reddit_budget_tickets`): slots go to tickets in order, manual
 scrapes before scheduled ones, then by arrival. A scrape has one request waiting at a
@@ -45,6 +47,11 @@ from app.db.session import Database
 # Answers' resets are upper bounds of the window's end taken on this host's clock; this
 # much later leaves room for the clocks of the hosts sharing the budget to differ.
 RESET_MARGIN_SECONDS = 0.1
+# A slot taken this close to the window's end may reach Reddit after it (the reset is
+# rounded up to whole seconds, and a request takes time): it counts in the next window.
+LATE_SECONDS = 2.0
+# Reddit's longest window: a window whose end no answer has told yet ends by then.
+LONGEST_WINDOW_SECONDS = 600.0
 # How often the first in line looks again while the budget may change elsewhere; one
 # further back looks this much less often per ticket ahead of it.
 POLL_SECONDS = 0.05
@@ -82,6 +89,8 @@ class _Wakeups:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        # The end of each app's window as this process last applied it.
+        self._ends: dict[str, datetime] = {}
 
     @contextmanager
     def waiting(self, app_key: str) -> Iterator[asyncio.Event]:
@@ -96,6 +105,15 @@ class _Wakeups:
                 waiters.discard(entry)
                 if not waiters:
                     del self._waiting[app_key]
+
+    def answered(self, app_key: str, remaining: int, reset_at: datetime) -> None:
+        """An answer was applied: those waiting may go if slots are left, or must sleep
+        until another time if it told when the window ends."""
+        with self._lock:
+            moved = self._ends.get(app_key) != reset_at
+            self._ends[app_key] = reset_at
+        if remaining > 0 or moved:
+            self.wake(app_key)
 
     def wake(self, app_key: str) -> None:
         with self._lock:
@@ -172,9 +190,14 @@ class RateBudget:
         now = datetime.now(UTC)
         probe_until = now + timedelta(seconds=self.probe_seconds)
         stale_before = now - timedelta(seconds=TICKET_STALE_SECONDS)
+        late_from = now + timedelta(seconds=LATE_SECONDS)
         async with self.database.transaction() as db:
             began = await budget_crud.start_window_if_ended(
-                db, self.app_key, now=now, probe_until=probe_until
+                db,
+                self.app_key,
+                now=now,
+                probe_until=probe_until,
+                unknown_until=now + timedelta(seconds=LONGEST_WINDOW_SECONDS),
             )
             window = await budget_crud.take(
                 db,
@@ -182,6 +205,7 @@ class RateBudget:
                 ticket_id=ticket_id,
                 priority=self.priority,
                 stale_before=stale_before,
+                late_from=late_from,
             )
             budget = None
             if window is None:
@@ -194,6 +218,7 @@ class RateBudget:
                         ticket_id=ticket_id,
                         priority=self.priority,
                         stale_before=stale_before,
+                        late_from=late_from,
                     )
                     budget = await budget_crud.get(db, self.app_key)
             if window is not None:
@@ -233,7 +258,7 @@ class RateBudget:
                 seconds=max(reset_seconds, 0.0) + RESET_MARGIN_SECONDS
             )
         async with self.database.transaction() as db:
-            left = await budget_crud.answered(
+            after = await budget_crud.answered(
                 db,
                 self.app_key,
                 window_number=slot.window_number,
@@ -241,5 +266,5 @@ class RateBudget:
                 remaining=None if remaining is None else int(remaining),
                 reset_at=reset_at,
             )
-        if left:
-            _wakeups.wake(self.app_key)
+        if after is not None:
+            _wakeups.answered(self.app_key, *after)
