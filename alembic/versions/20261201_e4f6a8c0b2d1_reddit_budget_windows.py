@@ -23,13 +23,13 @@ def upgrade() -> None:
             sa.Column("window_number", sa.Integer(), server_default="0", nullable=False)
         )
         batch.add_column(sa.Column("taken", sa.Integer(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("taken_late", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("spilled", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(sa.Column("window_limit", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("reddit_budgets") as batch:
         batch.drop_column("window_limit")
-        batch.drop_column("taken_late")
+        batch.drop_column("spilled")
         batch.drop_column("taken")
         batch.drop_column("window_number")

@@ -33,16 +33,16 @@ async def start_window_if_ended(
     probe_until: datetime,
     unknown_until: datetime,
 ) -> bool:
-    """Past `reset_at` the window Reddit told us of has ended. Slots still in flight, and
-    those taken late in it, may reach Reddit in the new window, so they count as taken in
-    it; the answers of the old window's slots are not waited for (their process may have
-    died). Whether a window began.
+    """Past `reset_at` the window Reddit told us of has ended. Slots still in flight (which
+    may reach Reddit in the new window), and those Reddit counted in it already
+    (`spilled`), count as taken in it; the answers of the old window's slots are not
+    waited for (their process may have died). Whether a window began.
 
     A window holds what Reddit's headers last said one holds, less those slots; its end
     is unknown until an answer says (`unknown_until`, later than any window Reddit has).
     Before Reddit has said what a window holds, or when those slots fill it, one request
     may go (a probe), and the window ends at `probe_until` if no answer tells more."""
-    carried = RedditBudget.in_flight + RedditBudget.taken_late
+    carried = RedditBudget.in_flight + RedditBudget.spilled
     refill = RedditBudget.window_limit - carried
     known = and_(RedditBudget.window_limit.is_not(None), refill > 0)
     result = await db.execute(
@@ -51,7 +51,7 @@ async def start_window_if_ended(
         .values(
             remaining=case((known, refill), else_=1),
             taken=carried,
-            taken_late=0,
+            spilled=0,
             in_flight=0,
             probing=~known,
             reset_at=case((known, unknown_until), else_=probe_until),
@@ -111,15 +111,11 @@ async def take(
     ticket_id: int | None,
     priority: int,
     stale_before: datetime,
-    late_from: datetime,
 ) -> int | None:
     """Take a slot for the ticket (or for a scrape not in line yet) if fewer live
     tickets are ahead of it than slots are left: the first `remaining` tickets in line
-    go, the others keep waiting. A slot taken when the window ends before `late_from`
-    is late: Reddit's window may have turned already. The number of the window the slot
-    is in, or None."""
+    go, the others keep waiting. The number of the window the slot is in, or None."""
     ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
-    late = case((RedditBudget.reset_at <= literal(late_from, UTCDateTime), 1), else_=0)
     window: int | None = await db.scalar(
         update(RedditBudget)
         .where(RedditBudget.app_key == app_key, RedditBudget.remaining > ahead)
@@ -127,7 +123,6 @@ async def take(
             remaining=RedditBudget.remaining - 1,
             in_flight=RedditBudget.in_flight + 1,
             taken=RedditBudget.taken + 1,
-            taken_late=RedditBudget.taken_late + late,
         )
         .returning(RedditBudget.window_number)
     )
@@ -153,6 +148,7 @@ async def answered(
     used: int | None,
     remaining: int | None,
     reset_at: datetime | None,
+    next_window_after: datetime | None,
 ) -> tuple[int, datetime] | None:
     """A request's answer came back (or it failed): its slot is no longer in flight, and
     what Reddit's headers said, if they came, is applied. An answer to a slot of an
@@ -164,13 +160,15 @@ async def answered(
     `X-Ratelimit-Used`), or, without that header, every other slot in flight. In a known
     window what is left only falls: an answer overtaken by a later one says more is left
     than there is. Each answer's reset is no earlier than the window's true end (Reddit
-    rounds it up, and it was counted before the answer came), so the earliest is kept.
-    While probing, the answer says what the new window holds, and when it ends. Used and
-    remaining together say what a window holds: the next one is filled with that."""
+    rounds it up, and it was counted before the answer came), so the earliest is kept;
+    one that ends after `next_window_after` is from Reddit's next window (the slot
+    reached it after the turn), and counts there. While probing, the answer says what
+    the new window holds, and when it ends. Used and remaining together say what a
+    window holds: the next one is filled with that."""
     others_in_flight = case((RedditBudget.in_flight > 1, RedditBudget.in_flight - 1), else_=0)
     in_flight = case((RedditBudget.in_flight > 0, RedditBudget.in_flight - 1), else_=0)
     this_window = and_(RedditBudget.app_key == app_key, RedditBudget.window_number == window_number)
-    if remaining is None or reset_at is None:
+    if remaining is None or reset_at is None or next_window_after is None:
         # No word from Reddit: a probe that got none lets the next request probe.
         no_word = await db.execute(
             update(RedditBudget)
@@ -195,22 +193,29 @@ async def answered(
         limit = literal(used + remaining)
     said = case((literal(remaining) > others, literal(remaining) - others), else_=0)
     reset = literal(reset_at, UTCDateTime)
+    spilled = and_(
+        ~RedditBudget.probing,
+        RedditBudget.reset_at < literal(next_window_after, UTCDateTime),
+    )
     result = await db.execute(
         update(RedditBudget)
         .where(this_window)
         .values(
             in_flight=in_flight,
+            spilled=case((spilled, RedditBudget.spilled + 1), else_=RedditBudget.spilled),
             remaining=case(
+                (spilled, RedditBudget.remaining),
                 (RedditBudget.probing, said),
                 (RedditBudget.remaining < said, RedditBudget.remaining),
                 else_=said,
             ),
             reset_at=case(
+                (spilled, RedditBudget.reset_at),
                 (or_(RedditBudget.probing, RedditBudget.reset_at > reset), reset),
                 else_=RedditBudget.reset_at,
             ),
             probing=False,
-            window_limit=limit,
+            window_limit=case((spilled, RedditBudget.window_limit), else_=limit),
         )
         .returning(RedditBudget.remaining, RedditBudget.reset_at)
     )

@@ -26,8 +26,9 @@ class RedditBudget(Base):
     # Slots taken in this window (with those still in flight when it began, which may
     # reach Reddit in it): Reddit's `X-Ratelimit-Used` counts those that have arrived.
     taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Slots taken close to `reset_at`, which may reach Reddit in its next window.
-    taken_late: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Slots of this window that Reddit counted in its next one (they reached it after
+    # the turn): they count as taken in our next window.
+    spilled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What a window holds (`X-Ratelimit-Used` + `-Remaining` of the last answer), or None
     # before Reddit has said.
     window_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -47,9 +47,9 @@ from app.db.session import Database
 # Answers' resets are upper bounds of the window's end taken on this host's clock; this
 # much later leaves room for the clocks of the hosts sharing the budget to differ.
 RESET_MARGIN_SECONDS = 0.1
-# A slot taken this close to the window's end may reach Reddit after it (the reset is
-# rounded up to whole seconds, and a request takes time): it counts in the next window.
-LATE_SECONDS = 2.0
+# Reddit's reset is whole seconds, rounded up: the answers of one window put its end
+# less than this apart (an answer whose end is later is from the next window).
+RESET_ROUNDING_SECONDS = 1.0
 # Reddit's longest window: a window whose end no answer has told yet ends by then.
 LONGEST_WINDOW_SECONDS = 600.0
 # How often the first in line looks again while the budget may change elsewhere; one
@@ -190,7 +190,6 @@ class RateBudget:
         now = datetime.now(UTC)
         probe_until = now + timedelta(seconds=self.probe_seconds)
         stale_before = now - timedelta(seconds=TICKET_STALE_SECONDS)
-        late_from = now + timedelta(seconds=LATE_SECONDS)
         async with self.database.transaction() as db:
             began = await budget_crud.start_window_if_ended(
                 db,
@@ -205,7 +204,6 @@ class RateBudget:
                 ticket_id=ticket_id,
                 priority=self.priority,
                 stale_before=stale_before,
-                late_from=late_from,
             )
             budget = None
             if window is None:
@@ -218,7 +216,6 @@ class RateBudget:
                         ticket_id=ticket_id,
                         priority=self.priority,
                         stale_before=stale_before,
-                        late_from=late_from,
                     )
                     budget = await budget_crud.get(db, self.app_key)
             if window is not None:
@@ -252,11 +249,12 @@ class RateBudget:
         reset_seconds: float | None,
     ) -> None:
         """The slot's request has its answer (or failed for good, without one)."""
-        reset_at = None
+        reset_at = next_window_after = None
         if reset_seconds is not None:
             reset_at = datetime.now(UTC) + timedelta(
                 seconds=max(reset_seconds, 0.0) + RESET_MARGIN_SECONDS
             )
+            next_window_after = reset_at - timedelta(seconds=RESET_ROUNDING_SECONDS)
         async with self.database.transaction() as db:
             after = await budget_crud.answered(
                 db,
@@ -265,6 +263,7 @@ class RateBudget:
                 used=None if used is None else int(used),
                 remaining=None if remaining is None else int(remaining),
                 reset_at=reset_at,
+                next_window_after=next_window_after,
             )
         if after is not None:
             _wakeups.answered(self.app_key, *after)
