@@ -16,7 +16,7 @@ scheduler leader and workers draw from the same one:
   one request (a probe), whose answer tells the rest. A window ends at the earliest
   reset its answers allow, and the next one holds what the last answer said a window
   holds (used plus remaining), less the slots that may reach Reddit in it from the
-  window before (still in flight, or taken close to its end): waiting scrapes go as
+  window before (still in flight, or counted in it already): waiting scrapes go as
   soon as Reddit's new window has begun, without waiting for a probe's answer.
 
 Waiting scrapes queue (`reddit_budget_tickets`): slots go to tickets in order, manual
@@ -236,7 +236,7 @@ class RateBudget:
                 )
                 look = _Look(None, ahead, budget.remaining, budget.probing, budget.reset_at)
         if began and window is None:
-            # The new window's probe is someone else's to send.
+            # The new window's slots (or its probe) are for those ahead in line.
             _wakeups.wake(self.app_key)
         return ticket_id, look
 
