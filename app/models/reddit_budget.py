@@ -21,10 +21,21 @@ class RedditBudget(Base):
     remaining: Mapped[int] = mapped_column(Integer)
     # Slots taken whose answer has not come back yet.
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
-    # When the window ends, as Reddit's headers said; until then `remaining` only falls.
+    # Counts the windows: an answer to a slot of an earlier window says nothing of this one.
+    window_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Slots taken in this window (with those still in flight when it began, which may
+    # reach Reddit in it): Reddit's `X-Ratelimit-Used` counts those that have arrived.
+    taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Slots of this window that Reddit counted in its next one (they reached it after
+    # the turn): they count as taken in our next window.
+    spilled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What a window holds (`X-Ratelimit-Used` + `-Remaining` of the last answer), or None
+    # before Reddit has said.
+    window_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # When the window ends, as Reddit's headers said (the earliest any answer of the
+    # window allows); until then `remaining` only falls.
     reset_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The window is unknown (never seen, or ended): one request may go, whose answer's
-    # headers say what the new window holds.
+    # What the window holds is unknown: one request may go, whose answer's headers say.
     probing: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -158,3 +158,33 @@ async def test_a_manual_scrape_goes_ahead_of_scheduled_ones(
     order = [r.path.split("/")[2] for r in fake_reddit.api_requests]
     assert order == ["autoa", "manual", "autob", "autoc"]
     assert sum(fake_reddit.rate_limited.values()) == 0
+
+
+async def test_scrapes_waiting_for_the_next_window_use_all_of_it_once_it_begins(
+    client: httpx.AsyncClient, user_headers: dict[str, str], fake_reddit: FakeReddit
+) -> None:
+    budget = 4
+    fake_reddit.enforce_budget(budget, window_seconds=2)
+    bots = []
+    for i in range(6):
+        for name in (f"first{i}", f"second{i}"):
+            fake_reddit.add_post(name, f"in {name}")
+        bots.append(
+            await create_bot(
+                client, user_headers, subreddits=[f"first{i}", f"second{i}"], include_comments=False
+            )
+        )
+
+    session_ids = [await start(client, user_headers, bot["id"]) for bot in bots]
+    sessions = [await finished(client, user_headers, s) for s in session_ids]
+
+    assert [s["status"] for s in sessions] == ["completed"] * 6, sessions
+    assert fake_reddit.requests_of(CLIENT_ID) == 12
+    assert fake_reddit.rate_limited[CLIENT_ID] == 0
+    windows = {w: n for (c, w), n in fake_reddit.window_counts.items() if c == CLIENT_ID}
+    first, last = min(windows), max(windows)
+    # Scrapes were waiting when each window after the first began: each of those but the
+    # last, where the work ran out, holds the whole budget (the old window's slots come
+    # back when Reddit's window turns, not after a probe's answer).
+    assert [windows.get(w, 0) for w in range(first + 1, last)] == [budget] * (last - first - 1)
+    assert last - first >= 2, windows

@@ -10,7 +10,9 @@ See docs/reddit-client.md for why this is not asyncpraw.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import httpx
 from app.core import metrics
 from app.core.config import Settings
 from app.models.bot_config import SortOrder, TimeFilter
-from app.services.scraping.budget import RateBudget
+from app.services.scraping.budget import RateBudget, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,13 @@ COMMENT_DEPTH = 10
 MAX_WAIT_SECONDS = 600.0
 # An access token is renewed this long before Reddit says it expires.
 TOKEN_MARGIN_SECONDS = 60.0
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: loading the CA bundle costs
+    tens of milliseconds of CPU, more than a scrape of a quiet subreddit."""
+    return httpx.create_ssl_context()
 
 
 class RedditError(Exception):
@@ -138,6 +147,7 @@ class RedditClient:
         self._max_retries = settings.REDDIT_MAX_RETRIES
         self._backoff = settings.REDDIT_BACKOFF_SECONDS
         self._http = httpx.AsyncClient(
+            verify=_tls_context(),
             timeout=httpx.Timeout(settings.REDDIT_TIMEOUT_SECONDS),
             headers={"User-Agent": credentials.user_agent, "Accept": "application/json"},
             follow_redirects=False,
@@ -320,10 +330,12 @@ class RedditClient:
     ) -> httpx.Response:
         if not budgeted:
             return await self._http.request(method, url, **kwargs)
+        slot: Slot | None = None
         if self._budget is None:
             await self._wait_for_rate_limit()
         else:
-            self.rate_limit_wait_seconds += await self._budget.take()
+            slot = await self._budget.take()
+            self.rate_limit_wait_seconds += slot.waited
         self.requests_made += 1
         metrics.reddit_request(self.app_key)
         headers: httpx.Headers | None = None
@@ -333,9 +345,11 @@ class RedditClient:
             self._note_rate_limit(headers)
             return response
         finally:
-            if self._budget is not None:
+            if self._budget is not None and slot is not None:
                 remaining, reset = _rate_limit(headers)
-                await self._budget.answered(remaining, reset)
+                await self._budget.answered(
+                    slot, used=_used(headers), remaining=remaining, reset_seconds=reset
+                )
 
     async def _wait_for_rate_limit(self) -> None:
         delay = self._not_before - time.monotonic()
@@ -370,6 +384,14 @@ def _rate_limit(headers: httpx.Headers | None) -> tuple[float | None, float | No
     if remaining is None or reset is None:
         return None, None
     return remaining, min(reset, MAX_WAIT_SECONDS)
+
+
+def _used(headers: httpx.Headers | None) -> float | None:
+    """The requests Reddit has counted in the window, this one included."""
+    if headers is None:
+        return None
+    used: float | None = _number(headers.get("x-ratelimit-used"), None)
+    return used
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
