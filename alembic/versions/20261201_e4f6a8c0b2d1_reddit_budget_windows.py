@@ -1,4 +1,4 @@
-"""reddit budget windows: a number per window, the slots taken in it, what one holds
+"""reddit budget windows: a number per window, the permits taken in it, what one holds
 
 Revision ID: e4f6a8c0b2d1
 Revises: c3d5f7a9b1e2

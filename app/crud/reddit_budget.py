@@ -1,6 +1,6 @@
 """The statements behind the shared rate budget (see `app.services.scraping.budget`).
 Each is one conditional UPDATE, so processes racing for the same app's row never take
-more slots than it holds."""
+more permits than it holds."""
 
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ async def start_window_if_ended(
     probe_until: datetime,
     unknown_until: datetime,
 ) -> bool:
-    """Past `reset_at` the window Reddit told us of has ended. Slots still in flight (which
+    """Past `reset_at` the window Reddit told us of has ended. Permits still in flight (which
     may reach Reddit in the new window), and those Reddit counted in it already
-    (`spilled`), count as taken in it; the answers of the old window's slots are not
+    (`spilled`), count as taken in it; the answers of the old window's permits are not
     waited for (their process may have died). Whether a window began.
 
-    A window holds what Reddit's headers last said one holds, less those slots; its end
+    A window holds what Reddit's headers last said one holds, less those permits; its end
     is unknown until an answer says (`unknown_until`, later than any window Reddit has).
-    Before Reddit has said what a window holds, or when those slots fill it, one request
+    Before Reddit has said what a window holds, or when those permits fill it, one request
     may go (a probe), and the window ends at `probe_until` if no answer tells more."""
     carried = RedditBudget.in_flight + RedditBudget.spilled
     refill = RedditBudget.window_limit - carried
@@ -112,9 +112,9 @@ async def take(
     priority: int,
     stale_before: datetime,
 ) -> int | None:
-    """Take a slot for the ticket (or for a scrape not in line yet) if fewer live
-    tickets are ahead of it than slots are left: the first `remaining` tickets in line
-    go, the others keep waiting. The number of the window the slot is in, or None."""
+    """Take a permit for the ticket (or for a scrape not in line yet) if fewer live
+    tickets are ahead of it than permits are left: the first `remaining` tickets in line
+    go, the others keep waiting. The number of the window the permit is in, or None."""
     ahead = _ahead(app_key, ticket_id=ticket_id, priority=priority, stale_before=stale_before)
     window: int | None = await db.scalar(
         update(RedditBudget)
@@ -150,18 +150,18 @@ async def answered(
     reset_at: datetime | None,
     next_window_after: datetime | None,
 ) -> tuple[int, datetime] | None:
-    """A request's answer came back (or it failed): its slot is no longer in flight, and
-    what Reddit's headers said, if they came, is applied. An answer to a slot of an
+    """A request's answer came back (or it failed): its permit is no longer in flight, and
+    what Reddit's headers said, if they came, is applied. An answer to a permit of an
     earlier window changes nothing. What is left after it and when the window ends (None
     for such an answer).
 
     Reddit's count may not hold the requests still in flight yet, so they are taken off
-    what it said is left: those of the window's slots it has not counted (`taken` less
-    `X-Ratelimit-Used`), or, without that header, every other slot in flight. In a known
+    what it said is left: those of the window's permits it has not counted (`taken` less
+    `X-Ratelimit-Used`), or, without that header, every other permit in flight. In a known
     window what is left only falls: an answer overtaken by a later one says more is left
     than there is. Each answer's reset is no earlier than the window's true end (Reddit
     rounds it up, and it was counted before the answer came), so the earliest is kept;
-    one that ends after `next_window_after` is from Reddit's next window (the slot
+    one that ends after `next_window_after` is from Reddit's next window (the permit
     reached it after the turn), and counts there. While probing, the answer says what
     the new window holds, and when it ends. Used and remaining together say what a
     window holds: the next one is filled with that."""

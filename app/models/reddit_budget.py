@@ -19,14 +19,14 @@ class RedditBudget(Base):
     app_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     # Requests that may still be sent in this window.
     remaining: Mapped[int] = mapped_column(Integer)
-    # Slots taken whose answer has not come back yet.
+    # Permits taken whose answer has not come back yet.
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
-    # Counts the windows: an answer to a slot of an earlier window says nothing of this one.
+    # Counts the windows: an answer to a permit of an earlier window says nothing of this one.
     window_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Slots taken in this window (with those still in flight when it began, which may
+    # Permits taken in this window (with those still in flight when it began, which may
     # reach Reddit in it): Reddit's `X-Ratelimit-Used` counts those that have arrived.
     taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Slots of this window that Reddit counted in its next one (they reached it after
+    # Permits of this window that Reddit counted in its next one (they reached it after
     # the turn): they count as taken in our next window.
     spilled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What a window holds (`X-Ratelimit-Used` + `-Remaining` of the last answer), or None
@@ -41,7 +41,7 @@ class RedditBudget(Base):
 
 
 class RedditBudgetTicket(Base):
-    """A scrape waiting for a slot of an app's budget. Slots go to tickets in order
+    """A scrape waiting for a permit of an app's budget. Permits go to tickets in order
     (manual scrapes first, then by arrival), so the scrapes waiting on an app take turns;
     a ticket not refreshed for a while belongs to a process that died and is ignored."""
 

@@ -184,7 +184,7 @@ async def test_scrapes_waiting_for_the_next_window_use_all_of_it_once_it_begins(
     windows = {w: n for (c, w), n in fake_reddit.window_counts.items() if c == CLIENT_ID}
     first, last = min(windows), max(windows)
     # Scrapes were waiting when each window after the first began: each of those but the
-    # last, where the work ran out, holds the whole budget (the old window's slots come
+    # last, where the work ran out, holds the whole budget (the old window's permits come
     # back when Reddit's window turns, not after a probe's answer).
     assert [windows.get(w, 0) for w in range(first + 1, last)] == [budget] * (last - first - 1)
     assert last - first >= 2, windows

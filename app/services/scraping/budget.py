@@ -6,20 +6,20 @@ answer how many it has counted (`X-Ratelimit-Used`), how many are left
 lives in the database (`reddit_budgets`, a row per app), so API processes, the
 scheduler leader and workers draw from the same one:
 
-- Before each request a scrape takes a slot with one conditional UPDATE (`remaining >
-  0`); with none left it waits, until the window ends or a slot comes back, for as long
+- Before each request a scrape takes a permit with one conditional UPDATE (`remaining >
+  0`); with none left it waits, until the window ends or a permit comes back, for as long
   as the scrape's timeout allows.
-- Every answer's headers set what is left, less the window's slots Reddit has not
+- Every answer's headers set what is left, less the window's permits Reddit has not
   counted yet; within a window the count only falls, so answers arriving out of order
   cannot inflate it.
 - Nothing is assumed about a window before Reddit has described it: a new app gets
   one request (a probe), whose answer tells the rest. A window ends at the earliest
   reset its answers allow, and the next one holds what the last answer said a window
-  holds (used plus remaining), less the slots that may reach Reddit in it from the
+  holds (used plus remaining), less the permits that may reach Reddit in it from the
   window before (still in flight, or counted in it already): waiting scrapes go as
   soon as Reddit's new window has begun, without waiting for a probe's answer.
 
-Waiting scrapes queue (`reddit_budget_tickets`): slots go to tickets in order, manual
+Waiting scrapes queue (`reddit_budget_tickets`): permits go to tickets in order, manual
 scrapes before scheduled ones, then by arrival. A scrape has one request waiting at a
 time and queues again at the back after each, so the scrapes waiting on an app take
 turns: one bot with many subreddits cannot starve the others.
@@ -64,8 +64,8 @@ SCHEDULED_PRIORITY = 1
 
 
 @dataclass(frozen=True)
-class Slot:
-    """A slot taken: the window it is in, and the seconds waited for it."""
+class Permit:
+    """A permit taken: the window it is in, and the seconds waited for it."""
 
     window_number: int
     waited: float
@@ -73,9 +73,9 @@ class Slot:
 
 @dataclass(frozen=True)
 class _Look:
-    """What one attempt saw: a slot taken, or the line and the budget as they were."""
+    """What one attempt saw: a permit taken, or the line and the budget as they were."""
 
-    slot_window: int | None
+    permit_window: int | None
     ahead: int = 0
     remaining: int = 0
     probing: bool = False
@@ -107,7 +107,7 @@ class _Wakeups:
                     del self._waiting[app_key]
 
     def answered(self, app_key: str, remaining: int, reset_at: datetime) -> None:
-        """An answer was applied: those waiting may go if slots are left, or must sleep
+        """An answer was applied: those waiting may go if permits are left, or must sleep
         until another time if it told when the window ends."""
         with self._lock:
             moved = self._ends.get(app_key) != reset_at
@@ -139,16 +139,16 @@ class RateBudget:
         # timeout (it has an answer or has failed by then).
         self.probe_seconds = probe_seconds
 
-    async def take(self) -> Slot:
-        """Wait for a slot and take it."""
+    async def take(self) -> Permit:
+        """Wait for a permit and take it."""
         ticket_id: int | None = None
         with _wakeups.waiting(self.app_key) as woken:
             try:
                 ticket_id, look = await self._try(None)
-                if look.slot_window is not None:
-                    return Slot(look.slot_window, 0.0)
+                if look.permit_window is not None:
+                    return Permit(look.permit_window, 0.0)
                 started = touched = time.monotonic()
-                while look.slot_window is None:
+                while look.permit_window is None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(woken.wait(), self._delay(look))
                     woken.clear()
@@ -160,7 +160,7 @@ class RateBudget:
                         touched = time.monotonic()
                     _, look = await self._try(ticket_id)
                 ticket_id = None
-                return Slot(look.slot_window, time.monotonic() - started)
+                return Permit(look.permit_window, time.monotonic() - started)
             finally:
                 if ticket_id is not None:
                     async with self.database.transaction() as db:
@@ -171,7 +171,7 @@ class RateBudget:
     def _delay(self, look: _Look) -> float:
         """How long to sleep, unless woken, before the next attempt."""
         if look.remaining > look.ahead:
-            return 0.0  # a slot came free between the take and the look
+            return 0.0  # a permit came free between the take and the look
         until_reset = TICKET_REFRESH_SECONDS
         if look.reset_at is not None:
             until_reset = (look.reset_at - datetime.now(UTC)).total_seconds()
@@ -185,8 +185,8 @@ class RateBudget:
 
     async def _try(self, ticket_id: int | None) -> tuple[int | None, _Look]:
         """One attempt, in one transaction: the ticket, and what it saw. A scrape gets a
-        ticket (a place at the back of the line) only when no slot is free for it, and
-        gives it up with the slot it takes."""
+        ticket (a place at the back of the line) only when no permit is free for it, and
+        gives it up with the permit it takes."""
         now = datetime.now(UTC)
         probe_until = now + timedelta(seconds=self.probe_seconds)
         stale_before = now - timedelta(seconds=TICKET_STALE_SECONDS)
@@ -236,19 +236,19 @@ class RateBudget:
                 )
                 look = _Look(None, ahead, budget.remaining, budget.probing, budget.reset_at)
         if began and window is None:
-            # The new window's slots (or its probe) are for those ahead in line.
+            # The new window's permits (or its probe) are for those ahead in line.
             _wakeups.wake(self.app_key)
         return ticket_id, look
 
     async def answered(
         self,
-        slot: Slot,
+        permit: Permit,
         *,
         used: float | None,
         remaining: float | None,
         reset_seconds: float | None,
     ) -> None:
-        """The slot's request has its answer (or failed for good, without one)."""
+        """The permit's request has its answer (or failed for good, without one)."""
         reset_at = next_window_after = None
         if reset_seconds is not None:
             reset_at = datetime.now(UTC) + timedelta(
@@ -259,7 +259,7 @@ class RateBudget:
             after = await budget_crud.answered(
                 db,
                 self.app_key,
-                window_number=slot.window_number,
+                window_number=permit.window_number,
                 used=None if used is None else int(used),
                 remaining=None if remaining is None else int(remaining),
                 reset_at=reset_at,

@@ -25,7 +25,7 @@ import httpx
 from app.core import metrics
 from app.core.config import Settings
 from app.models.bot_config import SortOrder, TimeFilter
-from app.services.scraping.budget import RateBudget, Slot
+from app.services.scraping.budget import Permit, RateBudget
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +120,12 @@ class RedditClient:
     """Use as `async with RedditClient(settings) as reddit: ...`. One instance serves
     one task at a time: it keeps the token and the rate-limit state between requests.
     Without `credentials` it signs in as the app of REDDIT_CLIENT_ID. With a `budget`,
-    each API request first takes a slot of the app's shared budget; without one, the
+    each API request first takes a permit of the app's shared budget; without one, the
     client only follows what the headers of its own answers say.
 
     `requests_made` counts the API requests sent (retries too; token requests go to
     reddit.com and count against no budget); `rate_limit_wait_seconds` the time spent
-    waiting for a slot or for a 429's Retry-After."""
+    waiting for a permit or for a 429's Retry-After."""
 
     def __init__(
         self,
@@ -290,7 +290,7 @@ class RedditClient:
         self, method: str, url: str, *, budgeted: bool = False, **kwargs: Any
     ) -> httpx.Response:
         """One request, retried on 429, 5xx and network errors; any other answer is
-        returned as it is. A `budgeted` request takes a slot of the budget first."""
+        returned as it is. A `budgeted` request takes a permit of the budget first."""
         attempt = 0
         while True:
             wait: float | None = None
@@ -330,12 +330,12 @@ class RedditClient:
     ) -> httpx.Response:
         if not budgeted:
             return await self._http.request(method, url, **kwargs)
-        slot: Slot | None = None
+        permit: Permit | None = None
         if self._budget is None:
             await self._wait_for_rate_limit()
         else:
-            slot = await self._budget.take()
-            self.rate_limit_wait_seconds += slot.waited
+            permit = await self._budget.take()
+            self.rate_limit_wait_seconds += permit.waited
         self.requests_made += 1
         metrics.reddit_request(self.app_key)
         headers: httpx.Headers | None = None
@@ -345,10 +345,10 @@ class RedditClient:
             self._note_rate_limit(headers)
             return response
         finally:
-            if self._budget is not None and slot is not None:
+            if self._budget is not None and permit is not None:
                 remaining, reset = _rate_limit(headers)
                 await self._budget.answered(
-                    slot, used=_used(headers), remaining=remaining, reset_seconds=reset
+                    permit, used=_used(headers), remaining=remaining, reset_seconds=reset
                 )
 
     async def _wait_for_rate_limit(self) -> None:
