@@ -13,7 +13,7 @@ Memory keeps each job as its stored state (the pickled bytes of the table's row,
 compressed against the first state seen, since jobs differ from one another in a few
 fields), with its next run time for the order, and builds a `Job` only when one is
 asked for: a job costs a few hundred bytes rather than a tree of objects, and the start
-reads a million rows without unpickling them.
+reads a million rows without unpickling them (and compresses them after it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -46,6 +47,18 @@ ID_CHUNK = 5000
 LOAD_BATCH = 10_000
 # The order of a paused job (no next run time): after every scheduled one.
 PAUSED = math.inf
+# States compressed per firing round while some loaded ones are not (about 10 ms), and
+# the longest wait between two such rounds.
+COMPACT_BATCH = 2000
+COMPACT_WAIT_SECONDS = 0.05
+# Loaded states lie in blocks of this size: above the largest size glibc serves from
+# its heap (32 MiB), so each is mapped on its own and unmapped when freed.
+BLOCK_BYTES = 40 << 20
+# Where a loaded state lies: block number, offset and length in one int.
+_LENGTH_BITS = 28
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+_OFFSET_MASK = (1 << 28) - 1
+_BLOCK_SHIFT = _LENGTH_BITS + 28
 # Raw deflate with a 1 KiB window (a job's state is about 500 bytes) and little memory
 # per stream: setting the stream up costs more than compressing one state.
 _WINDOW_BITS = -10
@@ -77,24 +90,34 @@ class _Packer:
 
 
 class _Entry:
-    __slots__ = ("next_run", "packed")
+    __slots__ = ("held", "next_run")
 
-    def __init__(self, next_run: float, packed: bytes) -> None:
+    def __init__(self, next_run: float, held: bytes | int) -> None:
         self.next_run = next_run  # UTC timestamp, PAUSED when paused
-        self.packed = packed
+        # The state compressed (`_Packer`), or where it lies in the loaded blocks.
+        self.held = held
 
 
 class _Jobs:
     """The jobs in memory in APScheduler's order: next run time, then id, paused last.
-    `ids` and `times` are that order (ids, and their next run times)."""
+    `ids` and `times` are that order (ids, and their next run times).
 
-    __slots__ = ("entries", "ids", "packer", "times")
+    States loaded from the table are compressed later (`compact`): compressing a
+    million of them would double the leader's start. Until then they lie end to end in
+    a few large blocks, not in a bytes object each: those would leave the small-object
+    heap fragmented by the entries allocated between them, and its memory would not be
+    returned once they are compressed; a freed block is."""
+
+    __slots__ = ("blocks", "entries", "ids", "loose", "packer", "times")
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
         self.ids: list[str] = []
         self.times = array("d")
         self.packer = _Packer()
+        # Ids of loaded jobs whose states may still be in `blocks`, the last first.
+        self.loose: list[str] = []
+        self.blocks: list[bytearray] = []
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -104,7 +127,16 @@ class _Jobs:
 
     def state(self, job_id: str) -> bytes | None:
         entry = self.entries.get(job_id)
-        return None if entry is None else self.packer.unpack(entry.packed)
+        if entry is None:
+            return None
+        if isinstance(entry.held, int):
+            return self._loaded(entry.held)
+        return self.packer.unpack(entry.held)
+
+    def _loaded(self, place: int) -> bytes:
+        block = self.blocks[place >> _BLOCK_SHIFT]
+        start = (place >> _LENGTH_BITS) & _OFFSET_MASK
+        return bytes(block[start : start + (place & _LENGTH_MASK)])
 
     def _position(self, next_run: float, job_id: str) -> int:
         lo = bisect.bisect_left(self.times, next_run)
@@ -133,15 +165,34 @@ class _Jobs:
         """Take the table's rows in any order (replacing what memory held)."""
         self.clear()
         entries = self.entries
-        pack = self.packer.pack
+        block = bytearray()
+        self.blocks = [block]
         for job_id, next_run, state in rows:
+            if len(block) >= BLOCK_BYTES:
+                block = bytearray()
+                self.blocks.append(block)
+            place = (len(self.blocks) - 1) << _BLOCK_SHIFT | len(block) << _LENGTH_BITS
+            block += state
             order = PAUSED if next_run is None else next_run
-            entries[job_id] = _Entry(order, pack(bytes(state)))
+            entries[job_id] = _Entry(order, place | len(state))
         # Two stable sorts: by id, then by next run time (no key tuples for a million jobs).
         ids = sorted(entries)
         ids.sort(key=lambda job_id: entries[job_id].next_run)
         self.ids = ids
         self.times = array("d", (entries[job_id].next_run for job_id in self.ids))
+        self.loose = list(reversed(ids))
+
+    def compact(self, limit: int) -> bool:
+        """Compress up to `limit` of the states held as loaded; whether some are left."""
+        loose, entries, pack = self.loose, self.entries, self.packer.pack
+        for _ in range(min(limit, len(loose))):
+            entry = entries.get(loose.pop())
+            if entry is not None and isinstance(entry.held, int):
+                entry.held = pack(self._loaded(entry.held))
+        if loose:
+            return True
+        self.blocks = []
+        return False
 
     def due(self, now: float) -> list[str]:
         return self.ids[: bisect.bisect_right(self.times, now)]
@@ -155,6 +206,8 @@ class _Jobs:
         self.entries = {}
         self.ids = []
         self.times = array("d")
+        self.loose = []
+        self.blocks = []
 
 
 class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -370,6 +423,10 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         super().remove_all_jobs()
         self._memory.clear()
 
+    def compact(self, limit: int) -> bool:
+        """See `_Jobs.compact`."""
+        return self._memory.compact(limit)
+
 
 class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
     """APScheduler catches a failure to read due jobs and tries again later, but not a
@@ -414,4 +471,11 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
                 self.jobstore_retry_interval,
             )
             return float(self.jobstore_retry_interval)
+        if self.state == STATE_RUNNING:
+            # The states loaded at start are compressed a batch at a time after it,
+            # between firing rounds, on this thread (otherwise idle).
+            with self._jobstores_lock:
+                more = store.compact(COMPACT_BATCH)
+            if more:
+                wait = COMPACT_WAIT_SECONDS if wait is None else min(wait, COMPACT_WAIT_SECONDS)
         return wait
