@@ -138,6 +138,24 @@ class _Jobs:
         start = (place >> _LENGTH_BITS) & _OFFSET_MASK
         return bytes(block[start : start + (place & _LENGTH_MASK)])
 
+    def containing(self, job_ids: Iterable[str], parts: Sequence[bytes]) -> list[str]:
+        """Those of `job_ids` whose state contains one of `parts`; a loaded state is
+        searched where it lies, without a copy."""
+        found = []
+        for job_id in job_ids:
+            held = self.entries[job_id].held
+            if isinstance(held, int):
+                block = self.blocks[held >> _BLOCK_SHIFT]
+                start = (held >> _LENGTH_BITS) & _OFFSET_MASK
+                end = start + (held & _LENGTH_MASK)
+                if any(block.find(part, start, end) >= 0 for part in parts):
+                    found.append(job_id)
+            else:
+                state = self.packer.unpack(held)
+                if any(part in state for part in parts):
+                    found.append(job_id)
+        return found
+
     def _position(self, next_run: float, job_id: str) -> int:
         lo = bisect.bisect_left(self.times, next_run)
         hi = bisect.bisect_right(self.times, next_run, lo)
@@ -166,15 +184,21 @@ class _Jobs:
         self.clear()
         entries = self.entries
         block = bytearray()
-        self.blocks = [block]
+        blocks = self.blocks = [block]
+        place = 0  # the current block's number, shifted
+        entry = _Entry
         for job_id, next_run, state in rows:
-            if len(block) >= BLOCK_BYTES:
+            size = len(block)
+            if size >= BLOCK_BYTES:
                 block = bytearray()
-                self.blocks.append(block)
-            place = (len(self.blocks) - 1) << _BLOCK_SHIFT | len(block) << _LENGTH_BITS
+                blocks.append(block)
+                place += 1 << _BLOCK_SHIFT
+                size = 0
             block += state
-            order = PAUSED if next_run is None else next_run
-            entries[job_id] = _Entry(order, place | len(state))
+            entries[job_id] = entry(
+                PAUSED if next_run is None else next_run,
+                place | size << _LENGTH_BITS | len(state),
+            )
         # Two stable sorts: by id, then by next run time (no key tuples for a million jobs).
         ids = sorted(entries)
         ids.sort(key=lambda job_id: entries[job_id].next_run)
@@ -318,18 +342,16 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return self._built(list(self._memory.ids))
 
     def find_jobs(
-        self,
-        match_id: Callable[[str], bool] | None = None,
-        match_state: Callable[[bytes], bool] | None = None,
+        self, match_id: Callable[[str], bool] | None = None, containing: Sequence[bytes] = ()
     ) -> list[Job]:
-        """The jobs whose id and stored state (the pickled bytes) match, built only for
-        those: with a million jobs, building all of them to look at a few takes seconds."""
-        memory = self._memory
-        found = list(memory.ids)
+        """The jobs whose id matches and, if `containing` is given, whose stored state
+        (the pickled bytes) contains one of these byte strings, built only for those:
+        with a million jobs, building all of them to look at a few takes seconds."""
+        found = list(self._memory.ids)
         if match_id is not None:
             found = [job_id for job_id in found if match_id(job_id)]
-        if match_state is not None:
-            found = [job_id for job_id in found if match_state(memory.state(job_id) or b"")]
+        if containing:
+            found = self._memory.containing(found, containing)
         return self._built(found)
 
     # When the table disagrees (a second leader overlapping briefly wrote it), memory
@@ -442,14 +464,12 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
             pass
 
     def find_jobs(
-        self,
-        match_id: Callable[[str], bool] | None = None,
-        match_state: Callable[[bytes], bool] | None = None,
+        self, match_id: Callable[[str], bool] | None = None, containing: Sequence[bytes] = ()
     ) -> list[Job]:
         """`CachedJobStore.find_jobs`, under the engine's job-store lock."""
         store: CachedJobStore = self._jobstores["default"]
         with self._jobstores_lock:
-            return store.find_jobs(match_id, match_state)
+            return store.find_jobs(match_id, containing)
 
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool) -> None:
         """Store `jobs` at once (`CachedJobStore.add_jobs`) between firing rounds, then

@@ -187,7 +187,7 @@ class JobWriter:
         `stored_triggers.upgrade`). A run still due stays due; a future next run time is
         computed again, since the old class may have skipped a slot to reach it."""
         now = datetime.now(UTC)
-        for job in self.engine.find_jobs(match_state=stored_triggers.may_upgrade):
+        for job in self.engine.find_jobs(containing=stored_triggers.UPGRADED_MODULES):
             trigger = stored_triggers.upgrade(job.trigger)
             if trigger is None:
                 continue

@@ -80,15 +80,10 @@ def signature(trigger: BaseTrigger) -> tuple[Any, ...]:
     return (repr(trigger),)
 
 
-# A pickle names each class it holds by module and name, so a job whose state names
-# neither module holds no trigger `upgrade` changes.
-_UPGRADED_MODULES = tuple(cls.__module__.encode() for cls in (IntervalTrigger, CronTrigger))
-
-
-def may_upgrade(state: bytes) -> bool:
-    """Whether a job's pickled state may hold a trigger `upgrade` changes (false: it
-    certainly does not), found without unpickling it."""
-    return any(module in state for module in _UPGRADED_MODULES)
+# A pickle names each class it holds by its module and name, so a job whose state names
+# neither module holds no trigger `upgrade` changes: the leader unpickles only the jobs
+# whose states do.
+UPGRADED_MODULES = tuple(cls.__module__.encode() for cls in (IntervalTrigger, CronTrigger))
 
 
 def upgrade(trigger: BaseTrigger) -> BaseTrigger | None:
