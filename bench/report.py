@@ -94,6 +94,25 @@ LIMITS: dict[tuple[str, str], str] = {
     ("history_1m", "executions_p95_ms"): (
         "The page is an index range scan; the request's fixed cost dominates."
     ),
+    ("history_10m", "stats_p95_ms"): (
+        "One aggregate over the job's 10,000 runs, read from the `(job_id, started_at, "
+        "status, attempt, duration_seconds)` index, and a sort of them for the p95."
+    ),
+    ("history_10m", "retention_seconds"): (
+        "Deleting a row costs an entry in each of the table's indexes and a lookup of its "
+        "logs; the batches share two cores with the runs firing meanwhile."
+    ),
+    ("history_10m", "lateness_ratio"): (
+        _CORES + "Each retention batch is a DELETE of 10,000 rows the database works on "
+        "while the runs due meanwhile wait for a core and for their history commits."
+    ),
+    ("jobs_1m", "start_seconds"): (
+        "The leader reads a million rows (about 500 MB of pickled state) into memory and "
+        "sorts them by next run time; it unpickles none of them."
+    ),
+    ("jobs_1m", "list_p95_ms"): (
+        "A page walks the primary key to its offset (up to a million entries) and counts the table."
+    ),
     ("startup_10k", "seconds"): (
         "The leader unpickles every stored job once and compares the 10,000 bot configs "
         "with that snapshot."

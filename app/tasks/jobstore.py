@@ -234,6 +234,11 @@ class _Jobs:
         self.blocks = []
 
 
+def _fetched(cursor: Any) -> Iterator[Any]:
+    while rows := cursor.fetchmany(LOAD_BATCH):
+        yield from rows
+
+
 class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
@@ -247,9 +252,20 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def _load(self) -> None:
         table = self.jobs_t
         query = select(table.c.id, table.c.next_run_time, table.c.job_state)
+        sql = str(query.compile(dialect=self.engine.dialect))
         with self._reading() as connection:
-            result = connection.execution_options(stream_results=True).execute(query)
-            self._memory.load(row for rows in result.partitions(LOAD_BATCH) for row in rows)
+            # The driver's own cursor, LOAD_BATCH rows a fetch: SQLAlchemy's streaming
+            # result grows its fetches from a few rows, thousands of round trips for a
+            # million rows. On PostgreSQL a named (server-side) cursor, so the rows are
+            # never all in memory at once.
+            raw: Any = connection.connection.dbapi_connection
+            postgresql = self.engine.dialect.name == "postgresql"
+            cursor = raw.cursor(name="apscheduler_jobs_load") if postgresql else raw.cursor()
+            try:
+                cursor.execute(sql)
+                self._memory.load(_fetched(cursor))
+            finally:
+                cursor.close()
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
