@@ -109,15 +109,17 @@ class _Jobs:
     heap fragmented by the entries allocated between them, and its memory would not be
     returned once they are compressed; a freed block is."""
 
-    __slots__ = ("blocks", "entries", "ids", "loose", "packer", "times")
+    __slots__ = ("blocks", "entries", "ids", "loaded", "packer", "places", "times")
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
         self.ids: list[str] = []
         self.times = array("d")
         self.packer = _Packer()
-        # Ids of loaded jobs whose states may still be in `blocks`, the last first.
-        self.loose: list[str] = []
+        # The jobs loaded into `blocks` and where their states lie (in load order, so by
+        # place), those not compressed yet: `compact` takes them from the end.
+        self.loaded: list[str] = []
+        self.places = array("q")
         self.blocks: list[bytearray] = []
 
     def __len__(self) -> int:
@@ -139,22 +141,33 @@ class _Jobs:
         start = (place >> _LENGTH_BITS) & _OFFSET_MASK
         return bytes(block[start : start + (place & _LENGTH_MASK)])
 
-    def containing(self, job_ids: Iterable[str], parts: Sequence[bytes]) -> list[str]:
-        """Those of `job_ids` whose state contains one of `parts`; a loaded state is
-        searched where it lies, without a copy."""
-        found = []
-        for job_id in job_ids:
-            held = self.entries[job_id].held
-            if isinstance(held, int):
-                block = self.blocks[held >> _BLOCK_SHIFT]
-                start = (held >> _LENGTH_BITS) & _OFFSET_MASK
-                end = start + (held & _LENGTH_MASK)
-                if any(block.find(part, start, end) >= 0 for part in parts):
-                    found.append(job_id)
-            else:
-                state = self.packer.unpack(held)
-                if any(part in state for part in parts):
-                    found.append(job_id)
+    def containing(self, parts: Sequence[bytes]) -> set[str]:
+        """The jobs whose state contains one of `parts`. Loaded states are searched a
+        block at a time, each match traced back to its job."""
+        found: set[str] = set()
+        places = self.places
+        for number, block in enumerate(self.blocks):
+            for part in parts:
+                at = block.find(part)
+                while at >= 0:
+                    key = number << _BLOCK_SHIFT | at << _LENGTH_BITS
+                    index = bisect.bisect_right(places, key) - 1
+                    if index >= 0:
+                        job_id = self.loaded[index]
+                        held = self.entries[job_id].held if job_id in self.entries else None
+                        # Still this job's loaded state, and the match lies inside it.
+                        if (
+                            isinstance(held, int)
+                            and held & ~_LENGTH_MASK == places[index]
+                            and key < places[index] + ((held & _LENGTH_MASK) << _LENGTH_BITS)
+                        ):
+                            found.add(job_id)
+                    at = block.find(part, at + 1)
+        for job_id, entry in self.entries.items():
+            if type(entry.held) is bytes and any(
+                part in self.packer.unpack(entry.held) for part in parts
+            ):
+                found.add(job_id)
         return found
 
     def _position(self, next_run: float, job_id: str) -> int:
@@ -188,6 +201,8 @@ class _Jobs:
         blocks = self.blocks = [block]
         place = 0  # the current block's number, shifted
         entry = _Entry
+        loaded = self.loaded = []
+        places = self.places = array("q")
         for job_id, next_run, state in rows:
             size = len(block)
             if size >= BLOCK_BYTES:
@@ -196,27 +211,28 @@ class _Jobs:
                 place += 1 << _BLOCK_SHIFT
                 size = 0
             block += state
-            entries[job_id] = entry(
-                PAUSED if next_run is None else next_run,
-                place | size << _LENGTH_BITS | len(state),
-            )
+            at = place | size << _LENGTH_BITS
+            loaded.append(job_id)
+            places.append(at)
+            entries[job_id] = entry(PAUSED if next_run is None else next_run, at | len(state))
         # Two stable sorts: by id, then by next run time (no key tuples for a million jobs).
         ids = sorted(entries)
         ids.sort(key=lambda job_id: entries[job_id].next_run)
         self.ids = ids
         self.times = array("d", (entries[job_id].next_run for job_id in self.ids))
-        self.loose = list(reversed(ids))
 
     def compact(self, limit: int) -> bool:
         """Compress up to `limit` of the states held as loaded; whether some are left."""
-        loose, entries, pack = self.loose, self.entries, self.packer.pack
-        for _ in range(min(limit, len(loose))):
-            entry = entries.get(loose.pop())
+        loaded, entries, pack = self.loaded, self.entries, self.packer.pack
+        for _ in range(min(limit, len(loaded))):
+            entry = entries.get(loaded.pop())
+            self.places.pop()
             if entry is not None and isinstance(entry.held, int):
                 entry.held = pack(self._loaded(entry.held))
-        if loose:
+        if loaded:
             return True
         self.blocks = []
+        self.places = array("q")
         return False
 
     def due(self, now: float) -> list[str]:
@@ -231,7 +247,8 @@ class _Jobs:
         self.entries = {}
         self.ids = []
         self.times = array("d")
-        self.loose = []
+        self.loaded = []
+        self.places = array("q")
         self.blocks = []
 
 
@@ -365,10 +382,11 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         (the pickled bytes) contains one of these byte strings, built only for those:
         with a million jobs, building all of them to look at a few takes seconds."""
         found = list(self._memory.ids)
+        if containing:
+            matching = self._memory.containing(containing)
+            found = [job_id for job_id in found if job_id in matching]
         if match_id is not None:
             found = [job_id for job_id in found if match_id(job_id)]
-        if containing:
-            found = self._memory.containing(found, containing)
         return self._built(found)
 
     # When the table disagrees (a second leader overlapping briefly wrote it), memory
