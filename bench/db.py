@@ -9,6 +9,7 @@ with set-based SQL (`INSERT ... SELECT` over a generated series, `COPY` for pick
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +109,9 @@ class Backend(ABC):
     @abstractmethod
     def release(self, url: str) -> None: ...
 
+    def forget(self, recipe: Recipe) -> None:  # noqa: B027 (most backends keep none)
+        """Drop `recipe`'s template, if one was kept (for big data used once)."""
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -148,6 +152,11 @@ class SQLiteFiles(Backend):
         path = self.root / f"session-{self.count}.db"
         shutil.copyfile(template, path)
         return self._url(path)
+
+    def forget(self, recipe: Recipe) -> None:
+        path = self.templates.pop(recipe.key, None)
+        if path is not None:
+            self.release(self._url(path))
 
     def release(self, url: str) -> None:
         path = Path(make_url(url).database or "")
@@ -216,6 +225,11 @@ class PostgresScratch(Backend):
         self._create(database, template)
         self.sessions.add(database)
         return self._url(database)
+
+    def forget(self, recipe: Recipe) -> None:
+        database = self.templates.pop(recipe.key, None)
+        if database is not None:
+            self._drop(database)
 
     def release(self, url: str) -> None:
         database = make_url(url).database or ""
@@ -323,13 +337,24 @@ def insert_job_rows(engine: Engine, rows: Iterable[JobRow]) -> int:
         finally:
             raw.close()
         return count
-    batch = list(rows)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO apscheduler_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)",
-            batch,
-        )
-    return len(batch)
+    # Big transactions, not the whole store in memory at once.
+    batch: list[JobRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 100_000:
+            count += _insert_sqlite_jobs(engine, batch)
+            batch = []
+    return count + _insert_sqlite_jobs(engine, batch)
+
+
+def _insert_sqlite_jobs(engine: Engine, rows: list[JobRow]) -> int:
+    if rows:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO apscheduler_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)",
+                rows,
+            )
+    return len(rows)
 
 
 TRACEBACK = (
@@ -340,18 +365,26 @@ TRACEBACK = (
 )
 
 
-def _history_params(jobs: int, runs_per_job: int) -> dict[str, Any]:
-    half = runs_per_job // 2
+def _history_params(
+    jobs: int,
+    runs_per_job: int,
+    expired_per_job: int | None = None,
+    old_span_s: int = 29 * DAY,
+    new_span_s: int = 29 * DAY,
+) -> dict[str, Any]:
+    half = runs_per_job // 2 if expired_per_job is None else expired_per_job
     return {
         "jobs": jobs,
         "total": jobs * runs_per_job,
         "half": half,
-        # First half: between 60 and 31 days old (expired at 30 days); second half:
-        # between 29 days and a few minutes old.
-        "old_max": 60 * DAY,
-        "old_span": 29 * DAY,
-        "new_max": 29 * DAY,
-        "new_span": 29 * DAY,
+        "rest": max(runs_per_job - half, 1),
+        # The first `half` runs of each job: from `old_span_s` past the 30-day retention
+        # up to 31 days old (expired); the rest: from `new_span_s` old up to a few
+        # minutes old.
+        "old_max": 31 * DAY + old_span_s,
+        "old_span": old_span_s,
+        "new_max": new_span_s,
+        "new_span": new_span_s,
         "now": int(time.time()),
         "traceback": TRACEBACK,
     }
@@ -381,9 +414,9 @@ FROM (
         SELECT i, i % :jobs AS j, (i * 7919) % 100 AS h,
             CASE WHEN i / :jobs < :half
                 THEN :old_max - (i / :jobs) * :old_span / :half
-                ELSE :new_max - (i / :jobs - :half) * :new_span / :half
+                ELSE :new_max - (i / :jobs - :half) * :new_span / :rest
             END AS age
-        FROM generate_series(0::bigint, :total - 1) AS i
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint) - 1) AS i
     ) a
 ) b
 """
@@ -415,7 +448,7 @@ FROM (
         SELECT i, i % :jobs AS j, (i * 7919) % 100 AS h,
             :now - CASE WHEN i / :jobs < :half
                 THEN :old_max - (i / :jobs) * :old_span / :half
-                ELSE :new_max - (i / :jobs - :half) * :new_span / :half
+                ELSE :new_max - (i / :jobs - :half) * :new_span / :rest
             END AS ts
         FROM n
     )
@@ -423,28 +456,75 @@ FROM (
 """
 
 
-def history_recipe(jobs: int, runs_per_job: int) -> Recipe:
-    """`jobs * runs_per_job` finished runs (`hist_%06d`), half of them older than the
-    30-day retention. ~96% success, 3% failed (with a traceback), 1% timeout."""
+def history_recipe(
+    jobs: int,
+    runs_per_job: int,
+    *,
+    expired_per_job: int | None = None,
+    old_span_s: int = 29 * DAY,
+    new_span_s: int = 29 * DAY,
+) -> Recipe:
+    """`jobs * runs_per_job` finished runs (`hist_%06d`), `expired_per_job` of each job's
+    (by default half) older than the 30-day retention. ~96% success, 3% failed (with a
+    traceback), 1% timeout. Millions of rows go in without the table's indexes, which
+    are built again afterwards from their own definitions."""
 
     def build(engine: Engine) -> None:
-        params = _history_params(jobs, runs_per_job)
+        params = _history_params(jobs, runs_per_job, expired_per_job, old_span_s, new_span_s)
         started = time.monotonic()
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                conn.execute(text(_PG_HISTORY), params)
-        else:
-            chunk = 100_000
+        chunk = 1_000_000 if engine.dialect.name == "postgresql" else 200_000
+        with _without_indexes(engine, "task_executions"):
             for lo in range(0, params["total"], chunk):
                 hi = min(lo + chunk, params["total"])
                 with engine.begin() as conn:
-                    conn.execute(text(_SQLITE_HISTORY), {**params, "lo": lo, "hi": hi})
+                    if engine.dialect.name == "postgresql":
+                        conn.execute(text(_PG_HISTORY), {**params, "lo": lo, "hi": hi})
+                    else:
+                        conn.execute(text(_SQLITE_HISTORY), {**params, "lo": lo, "hi": hi})
         log(
             f"  {params['total']:,} executions inserted on {engine.dialect.name} "
             f"in {time.monotonic() - started:.1f} s"
         )
 
-    return Recipe(f"history_{jobs}x{runs_per_job}", build)
+    key = f"history_{jobs}x{runs_per_job}"
+    if expired_per_job is not None:
+        key += f"_e{expired_per_job}_{old_span_s}_{new_span_s}"
+    return Recipe(key, build)
+
+
+@contextlib.contextmanager
+def _without_indexes(engine: Engine, table: str) -> Iterator[None]:
+    """Drop `table`'s secondary indexes for a bulk load, and create them again from
+    their stored definitions after it."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            found = conn.execute(
+                text(
+                    "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+                    "JOIN pg_class c ON c.relname = i.indexname "
+                    "JOIN pg_index x ON x.indexrelid = c.oid "
+                    "WHERE i.tablename = :t AND NOT x.indisprimary"
+                ),
+                {"t": table},
+            ).all()
+        else:
+            found = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master "
+                    "WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+                ),
+                {"t": table},
+            ).all()
+        for name, _definition in found:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+    try:
+        yield
+    finally:
+        started = time.monotonic()
+        for _name, definition in found:
+            with engine.begin() as conn:
+                conn.execute(text(definition))
+        log(f"  {len(found)} indexes of {table} built in {time.monotonic() - started:.1f} s")
 
 
 def bot_configs_recipe(count: int) -> Recipe:

@@ -18,6 +18,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
+from app.tasks.triggers import AnchoredIntervalTrigger
+
 # Never started: a `Job` needs a scheduler only for its time zone.
 _SCHEDULER = BackgroundScheduler(timezone=UTC)
 
@@ -50,16 +52,14 @@ class JobBatch:
     def index(self, job_id: str) -> int:
         return int(job_id.removeprefix(self.prefix))
 
-    def trigger(self, i: int) -> BaseTrigger:
+    def trigger(self, i: int, interval: type[IntervalTrigger] = IntervalTrigger) -> BaseTrigger:
         start = self.start(i)
         if self.interval_s is None:
             return DateTrigger(run_date=utc(start), timezone=UTC)
         end = None
         if self.runs is not None:
             end = utc(start + (self.runs - 1) * self.interval_s + self.interval_s / 2)
-        return IntervalTrigger(
-            seconds=self.interval_s, start_date=utc(start), end_date=end, timezone=UTC
-        )
+        return interval(seconds=self.interval_s, start_date=utc(start), end_date=end, timezone=UTC)
 
     def slot(self, job_id: str, started: float) -> float:
         """The fire time a run that started at `started` belongs to: the latest one at or
@@ -93,6 +93,8 @@ class JobShape:
     max_instances: int
     misfire_grace_time: int | None
     coalesce: bool
+    # The class of an interval trigger it stores.
+    interval: type[IntervalTrigger] = IntervalTrigger
 
 
 # What `EnhancedScheduler._add` stores for a job created through `POST /tasks`.
@@ -102,6 +104,7 @@ OURS = JobShape(
     max_instances=1,
     misfire_grace_time=None,
     coalesce=True,
+    interval=AnchoredIntervalTrigger,
 )
 
 # What the design's `EnhancedScheduler.add_job` stores, with its job defaults
@@ -116,7 +119,7 @@ DESIGN = JobShape(
 
 
 def _prototype(shape: JobShape, batch: JobBatch) -> dict[str, Any]:
-    trigger = batch.trigger(0)
+    trigger = batch.trigger(0, shape.interval)
     job = Job(
         _SCHEDULER,
         id=batch.job_id(0),
@@ -139,7 +142,7 @@ def job_rows(shape: JobShape, batch: JobBatch) -> Iterator[JobRow]:
     prototype = _prototype(shape, batch)
     for i in range(batch.count):
         job_id = batch.job_id(i)
-        trigger = batch.trigger(i)
+        trigger = batch.trigger(i, shape.interval)
         next_run = trigger.get_next_fire_time(None, utc(batch.start(i)) - timedelta(seconds=1))
         state = dict(prototype)
         state.update(

@@ -26,7 +26,8 @@ def params(sizes: Sizes) -> dict[str, Any]:
     }
 
 
-def _ours(proc: Proc, sizes: Sizes) -> tuple[float, int]:
+def run_ours(proc: Proc, sizes: Sizes) -> tuple[float, int]:
+    """Run `cleanup_executions` now; (its duration in seconds, executions deleted)."""
     response = proc.post("/api/v1/tasks/cleanup_executions/run")
     if response.status_code != 202:
         raise RuntimeError(f"run-now failed: {response.status_code} {response.text}")
@@ -55,7 +56,7 @@ def run(contender: Contender, proc: Proc, sizes: Sizes) -> dict[str, Any]:
     before = runner.rss_mb()
     runner.reset_peak()
     if contender.name == "ours":
-        seconds, deleted = _ours(proc, sizes)
+        seconds, deleted = run_ours(proc, sizes)
     else:
         seconds, deleted = _design(proc)
     return {

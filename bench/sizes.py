@@ -22,6 +22,17 @@ class Sizes:
     history_jobs: int
     history_runs_per_job: int
     history_requests: int
+    # history_10m (beside `history_jobs`): runs a job on PostgreSQL and on SQLite, the
+    # days they span (the oldest one past the retention), and the jobs firing while the
+    # retention runs
+    history_big_runs_per_job: int
+    history_sqlite_runs_per_job: int
+    history_big_days: int
+    retention_load_jobs: int
+    retention_load_interval_s: float
+    retention_baseline_s: float
+    # jobs_1m
+    big_store_jobs: int
     # startup_10k
     bot_configs: int
     # throughput
@@ -65,6 +76,13 @@ FULL = Sizes(
     history_jobs=1000,
     history_runs_per_job=1000,
     history_requests=200,
+    history_big_runs_per_job=10_000,
+    history_sqlite_runs_per_job=2_000,
+    history_big_days=6,
+    retention_load_jobs=200,
+    retention_load_interval_s=1.0,
+    retention_baseline_s=20.0,
+    big_store_jobs=1_000_000,
     bot_configs=10_000,
     throughput_jobs=5000,
     import_jobs=10_000,
@@ -99,6 +117,13 @@ QUICK = Sizes(
     history_jobs=50,
     history_runs_per_job=100,
     history_requests=20,
+    history_big_runs_per_job=300,
+    history_sqlite_runs_per_job=300,
+    history_big_days=6,
+    retention_load_jobs=20,
+    retention_load_interval_s=1.0,
+    retention_baseline_s=2.0,
+    big_store_jobs=5000,
     bot_configs=300,
     throughput_jobs=200,
     import_jobs=200,

@@ -27,6 +27,8 @@ from bench import (
     create_jobs,
     fire_lateness,
     history,
+    history_10m,
+    jobs_1m,
     jobstore,
     list_jobs,
     memory,
@@ -45,6 +47,8 @@ ORDER = (
     "list_jobs_100k",
     "history_1m",
     "retention_1m",
+    "history_10m",
+    "jobs_1m",
     "startup_10k",
     "throughput",
     "memory",
@@ -63,6 +67,8 @@ class Results:
             "list_jobs_100k": list_jobs.params(sizes),
             "history_1m": history.params(sizes),
             "retention_1m": retention.params(sizes),
+            "history_10m": history_10m.params(sizes, database),
+            "jobs_1m": jobs_1m.params(sizes),
             "startup_10k": startup.params(sizes),
             "throughput": throughput.params(sizes),
             "memory": memory.params(sizes),
@@ -133,8 +139,13 @@ class Suite:
         self._guarded(
             OURS, ("import_10k", "create_under_load"), functools.partial(self.creating, OURS)
         )
+        self._guarded(OURS, ("history_10m",), functools.partial(self.big_history, OURS))
+        self._guarded(OURS, ("jobs_1m",), functools.partial(self.big_store, OURS))
         limit_benchmarks = tuple(
-            n for n in ORDER if n not in ("history_1m", "retention_1m", "create_under_load")
+            n
+            for n in ORDER
+            if n
+            not in ("history_1m", "retention_1m", "create_under_load", "history_10m", "jobs_1m")
         )
         self._guarded(LIMIT, limit_benchmarks, self.limit)
         return self.results
@@ -218,6 +229,36 @@ class Suite:
             self._session(url, contender, body)
         finally:
             self.backend.release(url)
+
+    def big_history(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: history_10m")
+        url = self.backend.prepare(history_10m.recipe(sizes, self.backend.name))
+
+        def body(proc: Proc) -> None:
+            self._put(proc, "history_10m", contender, history_10m.run(contender, proc, sizes))
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+            # Ten million rows: the template goes as soon as its session ends.
+            self.backend.forget(history_10m.recipe(sizes, self.backend.name))
+
+    def big_store(self, contender: Contender) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {contender.name}: jobs_1m")
+        recipe = jobs_1m.recipe(jobstore.OURS, contender.name, sizes)
+        url = self.backend.prepare(recipe)
+        try:
+            proc, figures = jobs_1m.run(contender, url, self.workdir, sizes)
+            try:
+                self._put(proc, "jobs_1m", contender, figures)
+            finally:
+                proc.stop()
+        finally:
+            self.backend.release(url)
+            self.backend.forget(recipe)
 
     def limit(self) -> None:
         sizes = self.sizes

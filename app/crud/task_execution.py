@@ -246,7 +246,7 @@ def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
     success = TaskExecution.status == ExecutionStatus.SUCCESS
     failure = TaskExecution.status.in_(FAILURE_STATUSES)
     columns: list[Any] = [
-        func.count(TaskExecution.id).label("total"),
+        func.count().label("total"),
         func.count(case((success, 1))).label("successful"),
         func.count(case((failure, 1))).label("failed"),
         func.count(case((TaskExecution.status == ExecutionStatus.RUNNING, 1))).label("running"),
@@ -330,16 +330,32 @@ async def status_counts_since(db: AsyncSession, since: datetime) -> dict[str, in
     return {str(status): int(count) for status, count in (await db.execute(query)).all()}
 
 
-async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
-    """One set-based DELETE, never rows loaded one by one. Rows still queued or running
-    are kept."""
-    result = await db.execute(
-        delete(TaskExecution).where(
-            TaskExecution.created_at < cutoff,
-            TaskExecution.status.not_in(UNFINISHED_STATUSES),
-        )
+async def delete_batch_older_than(
+    db: AsyncSession, cutoff: datetime, after: datetime | None, limit: int
+) -> tuple[int, datetime | None]:
+    """Delete up to `limit` of the oldest finished rows created before `cutoff` (and not
+    before `after`: where the previous batch ended, so a batch never walks the index
+    entries of rows deleted before it). Returns how many, and the last one's creation
+    time. Set-based: no row is loaded as an object. Rows still queued, running or
+    waiting are kept; their logs go with the rows (`ON DELETE CASCADE`)."""
+    where = [TaskExecution.created_at < cutoff, TaskExecution.status.not_in(UNFINISHED_STATUSES)]
+    if after is not None:
+        where.append(TaskExecution.created_at >= after)
+    batch = (
+        select(TaskExecution.id)
+        .where(*where)
+        .order_by(TaskExecution.created_at)
+        .limit(limit)
+        .scalar_subquery()
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    statement = (
+        delete(TaskExecution)
+        .where(TaskExecution.id.in_(batch))
+        .returning(TaskExecution.created_at)
+        .execution_options(synchronize_session=False)
+    )
+    created = (await db.scalars(statement)).all()
+    return len(created), max(created, default=None)
 
 
 async def add_logs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +74,3 @@ class TaskManager:
             last_success_at=row["last_success"],
             last_failure_at=row["last_failure"],
         )
-
-    async def cleanup_old_executions(self, days_to_keep: int = 30) -> int:
-        cutoff = datetime.now(UTC) - timedelta(days=days_to_keep)
-        return await execution_crud.delete_older_than(self.db, cutoff)

@@ -154,7 +154,7 @@ class JobWriter:
         """Make the stored jobs whose id starts with `prefix` exactly `specs`; returns
         (added or changed, removed). Unchanged jobs keep their next run time."""
         wanted = {spec.id: spec for spec in specs}
-        stored = {j.id: j for j in self.engine.get_jobs() if j.id.startswith(prefix)}
+        stored = {j.id: j for j in self.engine.find_jobs(lambda job_id: job_id.startswith(prefix))}
         orphans = stored.keys() - wanted.keys()
         for job_id in orphans:
             self.remove(job_id)
@@ -191,7 +191,7 @@ class JobWriter:
         `stored_triggers.upgrade`). A run still due stays due; a future next run time is
         computed again, since the old class may have skipped a slot to reach it."""
         now = datetime.now(UTC)
-        for job in self.engine.get_jobs():
+        for job in self.engine.find_jobs(containing=stored_triggers.UPGRADED_MODULES):
             trigger = stored_triggers.upgrade(job.trigger)
             if trigger is None:
                 continue

@@ -80,6 +80,12 @@ def signature(trigger: BaseTrigger) -> tuple[Any, ...]:
     return (repr(trigger),)
 
 
+# A pickle names each class it holds by its module and name, so a job whose state names
+# neither module holds no trigger `upgrade` changes: the leader unpickles only the jobs
+# whose states do.
+UPGRADED_MODULES = tuple(cls.__module__.encode() for cls in (IntervalTrigger, CronTrigger))
+
+
 def upgrade(trigger: BaseTrigger) -> BaseTrigger | None:
     """The trigger this code would build for one stored before it, with the same
     meaning; None if `trigger` is current or cannot be said exactly.

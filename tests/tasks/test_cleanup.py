@@ -5,15 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from app.core.security import hash_password
 from app.db.session import Database
 from app.models.password_reset import PasswordReset
-from app.models.task_execution import ExecutionStatus, ExecutionTrigger, TaskExecution
+from app.models.task_execution import (
+    ExecutionStatus,
+    ExecutionTrigger,
+    TaskExecution,
+    TaskExecutionLog,
+)
 from app.models.throttle import ThrottleCounter, ThrottleScope
 from app.models.token import RefreshToken
 from app.models.user import User
+from app.tasks.jobs import cleanup
 from tests.conftest import finished
 
 
@@ -135,3 +142,48 @@ async def test_cleanup_tokens_deletes_expired_and_used_tokens_only(
 async def _count(database: Database, model: type[object]) -> int:
     async with database.sessionmaker() as db:
         return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_cleanup_executions_deletes_history_longer_than_one_batch(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Expired history larger than a batch is deleted in full (oldest first, a
+    transaction per batch), with its logs; rows that share a creation time across two
+    batches are not skipped; running and recent rows stay."""
+    monkeypatch.setattr(cleanup, "RETENTION_BATCH", 3)
+    now = datetime.now(UTC)
+    expired_at = [now - timedelta(days=d) for d in (50, 45, 45, 45, 44, 40, 35, 31)]
+    async with database.transaction() as db:
+        rows = [
+            TaskExecution(
+                job_id="batch_job",
+                job_name="batch",
+                status=status,
+                trigger=ExecutionTrigger.SCHEDULED,
+                scheduled_at=at + timedelta(seconds=i),
+                started_at=at,
+                created_at=at,
+            )
+            for i, (at, status) in enumerate(
+                [(at, ExecutionStatus.SUCCESS) for at in expired_at]
+                + [
+                    (now - timedelta(days=47), ExecutionStatus.RUNNING),
+                    (now - timedelta(days=2), ExecutionStatus.SUCCESS),
+                ]
+            )
+        ]
+        db.add_all(rows)
+        await db.flush()
+        db.add_all(TaskExecutionLog(execution_id=row.id, lines=[{"message": "hi"}]) for row in rows)
+    row = await run_job(client, admin_headers, "cleanup_executions")
+    assert row["result"] == {"deleted_executions": len(expired_at), "deleted_commands": 0}
+    async with database.sessionmaker() as db:
+        left = (
+            await db.scalars(select(TaskExecution).where(TaskExecution.job_id == "batch_job"))
+        ).all()
+        logs = await db.scalar(select(func.count()).select_from(TaskExecutionLog))
+    assert sorted(r.status for r in left) == [ExecutionStatus.RUNNING, ExecutionStatus.SUCCESS]
+    assert logs == 2

@@ -4,6 +4,7 @@ engine that keeps firing after the store lost its connection."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,3 +118,86 @@ async def test_engine_keeps_firing_after_the_store_loses_its_connection(
     slots = Counter(r.scheduled_at for r in rows)
     assert max(slots.values()) == 1
     assert len(lines(out)) == sum(r.status == ExecutionStatus.SUCCESS for r in rows)
+
+
+async def test_a_new_leader_fires_lists_and_changes_the_jobs_it_loaded(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    """What one leader stored, the next one holds as it was: the same jobs, next run
+    times and paused state, the due one fired, a change written through."""
+    out = str(tmp_path / "loaded.txt")
+    first = EnhancedScheduler(settings, database)
+    await first.start()
+    try:
+        for i in range(30):
+            spec = JobSpec(
+                id=f"load_{i:02d}",
+                name=f"load {i}",
+                task="test_record",
+                params={"path": out},
+                trigger=IntervalSpec(hours=1 + i),
+            )
+            await asyncio.to_thread(first.ensure_job, spec)
+        await asyncio.to_thread(first.engine.pause_job, "load_07")
+        before = {
+            j.id: (j.next_run_time, str(j.trigger), j.kwargs)
+            for j in await asyncio.to_thread(first.engine.get_jobs)
+        }
+    finally:
+        await first.shutdown()
+
+    second = EnhancedScheduler(settings, database)
+    await second.start()
+    try:
+        after = {
+            j.id: (j.next_run_time, str(j.trigger), j.kwargs)
+            for j in await asyncio.to_thread(second.engine.get_jobs)
+        }
+        assert after == before
+        assert after["load_07"][0] is None
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        await asyncio.to_thread(second.engine.modify_job, "load_03", next_run_time=soon)
+        await wait_for(lambda: len(lines(out)) == 1, timeout=10)
+        job = await asyncio.to_thread(second.engine.get_job, "load_03")
+        assert job is not None
+        assert job.next_run_time > soon
+    finally:
+        await second.shutdown()
+    async with database.sessionmaker() as db:
+        stored = await db.scalar(
+            select(APSchedulerJob.next_run_time).where(APSchedulerJob.id == "load_03")
+        )
+    assert stored is not None
+    assert stored > soon.timestamp()
+
+
+async def test_a_stored_job_that_cannot_be_loaded_is_dropped_and_the_rest_fire(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "survivor.txt")
+    due = (datetime.now(UTC) + timedelta(seconds=2)).timestamp()
+    async with database.transaction() as db:
+        # A job whose entry point's module no longer exists.
+        db.add(
+            APSchedulerJob(
+                id="broken",
+                next_run_time=due,
+                job_state=pickle.dumps({"version": 1, "func": "gone.module:run", "id": "broken"}),
+            )
+        )
+    scheduler = EnhancedScheduler(settings, database)
+    await scheduler.start()
+    try:
+        spec = JobSpec(
+            id="survivor",
+            name="survivor",
+            task="test_record",
+            params={"path": out},
+            trigger=DateSpec(run_date=datetime.fromtimestamp(due, UTC)),
+        )
+        await asyncio.to_thread(scheduler.ensure_job, spec)
+        await wait_for(lambda: len(lines(out)) == 1, timeout=15)
+        assert await _stored(database, "broken") == 0
+        assert await asyncio.to_thread(scheduler.engine.get_job, "broken") is None
+    finally:
+        await scheduler.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,14 +10,17 @@ from app.crud import password_reset as reset_crud
 from app.crud import reddit_content as content_crud
 from app.crud import scheduler as scheduler_crud
 from app.crud import scrape_session as session_crud
+from app.crud import task_execution as execution_crud
 from app.crud import throttle as throttle_crud
 from app.crud import token as token_crud
 from app.services.auth import ROTATED_TOKEN_MEMORY
-from app.tasks.manager import TaskManager
 from app.tasks.registry import JobSpec, NoParams, TaskContext, registry
 from app.tasks.trigger_specs import CronSpec, IntervalSpec
 
 APPLIED_COMMAND_RETENTION = timedelta(days=1)
+# Execution history rows deleted per transaction by the retention job.
+RETENTION_BATCH = 10_000
+RETENTION_PAUSE_SECONDS = 0.0
 
 
 @registry.task(
@@ -53,9 +57,21 @@ async def cleanup_old_content(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
 
 @registry.task("cleanup_execution_history", "Delete task execution history past the retention")
 async def cleanup_execution_history(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
-    deleted = await TaskManager(ctx.db).cleanup_old_executions(
-        ctx.settings.EXECUTION_RETENTION_DAYS
-    )
+    cutoff = datetime.now(UTC) - timedelta(days=ctx.settings.EXECUTION_RETENTION_DAYS)
+    deleted = 0
+    after: datetime | None = None
+    # A day of history at hundreds of runs a second is millions of rows: deleted in
+    # transactions of their own, so no lock or transaction is held for long and the
+    # runs due meanwhile write their rows between two batches.
+    while True:
+        async with ctx.database.transaction() as db:
+            count, after = await execution_crud.delete_batch_older_than(
+                db, cutoff, after, RETENTION_BATCH
+            )
+        deleted += count
+        if count < RETENTION_BATCH:
+            break
+        await asyncio.sleep(RETENTION_PAUSE_SECONDS)
     # Applied scheduler commands are only needed while their request waits.
     commands = await scheduler_crud.delete_commands_before(
         ctx.db, datetime.now(UTC) - APPLIED_COMMAND_RETENTION
