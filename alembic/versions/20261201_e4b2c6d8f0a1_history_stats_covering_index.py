@@ -1,7 +1,7 @@
 """history stats covering index: a job's outcomes read from the index alone
 
 Revision ID: e4b2c6d8f0a1
-Revises: c3d5f7a9b1e2
+Revises: e4f6a8c0b2d1
 Create Date: 2026-12-01 15:20:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "e4b2c6d8f0a1"
-down_revision: str | None = "c3d5f7a9b1e2"
+down_revision: str | None = "e4f6a8c0b2d1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
