@@ -445,3 +445,15 @@ def markdown(document: dict[str, Any]) -> str:
             )
     lines.append("")
     return "\n".join(lines)
+
+
+README_START = "<!-- bench table: written by `python -m bench` from bench/results.json -->"
+README_END = "<!-- end of bench table -->"
+
+
+def readme(document: dict[str, Any], text: str) -> str:
+    """The README with its Performance table (what `bench/RESULTS.md` holds under its
+    heading) replaced by the one of `document`."""
+    start, end = text.index(README_START), text.index(README_END)
+    body = markdown(document).removeprefix("## Performance\n").strip("\n")
+    return text[: start + len(README_START)] + "\n\n" + body + "\n\n" + text[end:]
