@@ -88,11 +88,7 @@ class Results:
     def entries(self) -> list[dict[str, Any]]:
         out = []
         for name in ORDER:
-            results = {
-                c: self.values[name][c]
-                for c in report.CONTENDERS
-                if c in self.values[name]
-            }
+            results = {c: self.values[name][c] for c in report.CONTENDERS if c in self.values[name]}
             out.append(
                 {
                     "name": name,
