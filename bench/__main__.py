@@ -37,6 +37,13 @@ from bench.suite import Suite
 HERE = Path(__file__).resolve().parent
 
 
+def _write_reports(document: dict[str, Any]) -> None:
+    """`bench/RESULTS.md` and the README's Performance table, from `document`."""
+    (HERE / "RESULTS.md").write_text(report.markdown(document))
+    readme = HERE.parent / "README.md"
+    readme.write_text(report.readme(document, readme.read_text()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         document = json.loads((HERE / "results.json").read_text())
         for entry in document["benchmarks"]:
             report.annotate(entry)
-        (HERE / "RESULTS.md").write_text(report.markdown(document))
+        _write_reports(document)
         sys.stdout.write(report.text_table(document["benchmarks"]) + "\n")
         sys.stdout.write(_layout_line(report.layouts(document)) + "\n")
         return 0
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     document["seconds"] = round(time.monotonic() - started, 1)
     output.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     if not args.quick and args.output is None:
-        (HERE / "RESULTS.md").write_text(report.markdown(document))
+        _write_reports(document)
     sys.stdout.write(report.text_table(entries) + "\n")
     sys.stdout.write(_layout_line(document["ours_layout"]) + "\n")
     sys.stdout.write(f"\n{document['seconds']} s; results in {output}\n")

@@ -122,17 +122,19 @@ def _collect(contender: Contender, proc: Proc, jobs: JobBatch, sizes: Sizes) -> 
 
 
 def run(
-    contender: Contender, proc: Proc, sizes: Sizes, workdir: Path
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    contender: Contender, proc: Proc, sizes: Sizes, workdir: Path, api_load: bool = True
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Fire lateness, and with `api_load` the API's latency meanwhile (None without)."""
     lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs)
     jobs = batch(sizes, time.time() + lead)
     contender.install(proc, jobs)
     if time.time() > jobs.first_fire:
         raise RuntimeError(f"{contender.name}: installing the jobs took past their first fire")
-    load, load_out = _start_load(proc, sizes, jobs, workdir)
+    load, load_out = _start_load(proc, sizes, jobs, workdir) if api_load else (None, None)
     end = jobs.first_fire + sizes.fire_duration_s
     time.sleep(max(0.0, end - time.time()))
-    load.wait(timeout=sizes.wait_budget_s)
+    if load is not None:
+        load.wait(timeout=sizes.wait_budget_s)
     # The jobs' last runs come within one interval after the window; then they are gone.
     time.sleep(max(0.0, end + sizes.fire_interval_s - time.time()))
     runs = _collect(contender, proc, jobs, sizes)
@@ -160,6 +162,8 @@ def run(
     if statuses:
         fire["other_outcomes"] = statuses
 
+    if load_out is None:
+        return fire, None
     samples = json.loads(load_out.read_text()) if load_out.exists() else []
     ok = [s["ms"] for s in samples if s["status"] == 200]
     api = {

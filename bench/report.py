@@ -274,13 +274,20 @@ def _ratio(a: Any, b: Any) -> float | None:
     return float(f"{x / y:.3g}")
 
 
+# Every contender, in the table's order; the peers are measured on PostgreSQL only.
+CONTENDERS = ("ours", "design", "limit", "apscheduler4", "celery")
+PEERS = ("apscheduler4", "celery")
+
+
 def annotate(entry: dict[str, Any]) -> None:
-    """Add `ratios` (ours/limit, design/ours) and `targets` (ours against the issue's
-    targets) to a benchmark entry."""
+    """Add `ratios` (ours/limit, design/ours, and each peer over ours) and `targets` (ours
+    against the issue's targets) to a benchmark entry."""
     results = entry["results"]
     ours = results.get("ours", {})
     ratios: dict[str, dict[str, float]] = {}
-    for other, key in (("limit", "ours_over_limit"), ("design", "design_over_ours")):
+    others = [("limit", "ours_over_limit"), ("design", "design_over_ours")]
+    others += [(peer, f"{peer}_over_ours") for peer in PEERS]
+    for other, key in others:
         values = results.get(other, {})
         pairs = (ours, values) if other == "limit" else (values, ours)
         ratio = {
@@ -327,7 +334,36 @@ def annotate(entry: dict[str, Any]) -> None:
                 and ours.get("recorded") == ours.get("expected"),
             }
         )
+    targets += _ahead_of_peers(entry)
     entry["targets"] = targets
+
+
+# What `ours` must beat each peer at, where the peers run: (figure, "lower" or "higher").
+AHEAD = {
+    "fire_lateness": (("p99_ms", "lower"), ("recorded", "higher")),
+    "fire_lateness_real": (("p99_ms", "lower"), ("recorded", "higher")),
+    "throughput": (("per_second", "higher"),),
+}
+
+
+def _ahead_of_peers(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    results = entry["results"]
+    ours = results.get("ours", {})
+    checks = []
+    for figure, better in AHEAD.get(entry["name"], ()):
+        for peer in PEERS:
+            theirs = _number(results.get(peer, {}).get(figure))
+            if theirs is None:
+                continue
+            mine = _number(ours.get(figure))
+            if better == "lower":
+                met = mine is not None and mine < theirs
+                text = f"< {peer} ({_fmt(theirs)})"
+            else:
+                met = mine is not None and mine >= theirs
+                text = f">= {peer} ({_fmt(theirs)})"
+            checks.append({"figure": figure, "target": text, "met": met})
+    return checks
 
 
 def _fmt(value: Any) -> str:
@@ -349,7 +385,7 @@ def rows(entries: list[dict[str, Any]]) -> list[list[str]]:
         for check in entry.get("targets", []):
             checks.setdefault(check["figure"], []).append(check)
         for fig in FIGURES[entry["name"]]:
-            values = [results.get(c, {}) for c in ("ours", "design", "limit")]
+            values = [results.get(c, {}) for c in CONTENDERS]
             if all(fig not in v for v in values) and not any("error" in v for v in values):
                 continue
             cells = ["error" if "error" in v and fig not in v else _fmt(v.get(fig)) for v in values]
@@ -364,6 +400,7 @@ def rows(entries: list[dict[str, Any]]) -> list[list[str]]:
                     *cells,
                     _fmt(_ratio(values[0].get(fig), values[2].get(fig))),
                     _fmt(_ratio(values[1].get(fig), values[0].get(fig))),
+                    *(_fmt(_ratio(v.get(fig), values[0].get(fig))) for v in values[3:]),
                     target,
                 ]
             )
@@ -377,8 +414,12 @@ HEADER = [
     "ours",
     "design",
     "limit",
+    "apscheduler4",
+    "celery",
     "ours/limit",
     "design/ours",
+    "apscheduler4/ours",
+    "celery/ours",
     "target (ours)",
 ]
 
@@ -410,7 +451,10 @@ def markdown(document: dict[str, Any]) -> str:
         layout_sentence(layouts(document)) + " `design` is the "
         "design document's configuration (AsyncIOScheduler + SQLAlchemyJobStore on the API's "
         "event loop, row-by-row retention, three-query stats, `get_jobs()` for listing); "
-        "`limit` is bare APScheduler with an in-memory job store and no history. Targets "
+        "`limit` is bare APScheduler with an in-memory job store and no history; `apscheduler4` "
+        "is APScheduler 4.0 (alpha) with its SQLAlchemy data store and asyncpg event broker, "
+        "results stored, and `celery` is Celery beat with one Celery worker on RabbitMQ "
+        "(PostgreSQL only, each in its own virtual environment). Targets "
         "apply to PostgreSQL; SQLite's are twice as loose. Times in ms unless named "
         "`seconds`; memory in MB. Lateness percentiles are over the runs that ran; "
         "`recorded` counts the fire times that ran and were recorded.",
@@ -441,3 +485,15 @@ def markdown(document: dict[str, Any]) -> str:
             )
     lines.append("")
     return "\n".join(lines)
+
+
+README_START = "<!-- bench table: written by `python -m bench` from bench/results.json -->"
+README_END = "<!-- end of bench table -->"
+
+
+def readme(document: dict[str, Any], text: str) -> str:
+    """The README with its Performance table (what `bench/RESULTS.md` holds under its
+    heading) replaced by the one of `document`."""
+    start, end = text.index(README_START), text.index(README_END)
+    body = markdown(document).removeprefix("## Performance\n").strip("\n")
+    return text[: start + len(README_START)] + "\n\n" + body + "\n\n" + text[end:]

@@ -7,7 +7,10 @@ serves several benchmarks that do not disturb one another:
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
 4. create: `import_10k` on an empty store, then `create_under_load` (ours only);
-5. limit: one process through all of them, its jobs replaced between benchmarks.
+5. big: `history_10m` on its own history, `jobs_1m` on its own store (ours only);
+6. limit: one process through all of them, its jobs replaced between benchmarks;
+7. peers (PostgreSQL only): each peer (`bench/peers`) through `throughput` and
+   `fire_lateness` (without the API load: the peers serve no task API).
 
 Contenders run one after another, never side by side. `ours` runs in the layout
 `contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
@@ -32,12 +35,14 @@ from bench import (
     jobstore,
     list_jobs,
     memory,
+    report,
     retention,
     startup,
     throughput,
 )
 from bench.contenders import DESIGN, LIMIT, OURS, Contender, ours_layout
 from bench.db import EMPTY, Backend, bot_configs_recipe, history_recipe, log
+from bench.peers import PEERS, Peer
 from bench.procs import Proc
 from bench.sizes import Sizes
 
@@ -55,6 +60,8 @@ ORDER = (
     "import_10k",
     "create_under_load",
 )
+
+PEER_BENCHMARKS = ("throughput", "fire_lateness")
 
 
 class Results:
@@ -88,11 +95,7 @@ class Results:
     def entries(self) -> list[dict[str, Any]]:
         out = []
         for name in ORDER:
-            results = {
-                c: self.values[name][c]
-                for c in ("ours", "design", "limit")
-                if c in self.values[name]
-            }
+            results = {c: self.values[name][c] for c in report.CONTENDERS if c in self.values[name]}
             out.append(
                 {
                     "name": name,
@@ -148,6 +151,9 @@ class Suite:
             not in ("history_1m", "retention_1m", "create_under_load", "history_10m", "jobs_1m")
         )
         self._guarded(LIMIT, limit_benchmarks, self.limit)
+        if self.backend.name == "postgresql":
+            for peer in PEERS:
+                self._guarded(peer, PEER_BENCHMARKS, functools.partial(self.peer, peer))
         return self.results
 
     def _put(
@@ -205,6 +211,7 @@ class Suite:
         def body(proc: Proc) -> None:
             self._put(proc, "memory", contender, memory.idle(proc, sizes))
             fire, api = fire_lateness.run(contender, proc, sizes, self.workdir)
+            assert api is not None
             self._put(proc, "fire_lateness", contender, fire)
             self._put(proc, "api_under_load", contender, api)
             self._put(proc, "history_1m", contender, history.run(proc, sizes))
@@ -260,6 +267,21 @@ class Suite:
             self.backend.release(url)
             self.backend.forget(recipe)
 
+    def peer(self, peer: Peer) -> None:
+        sizes = self.sizes
+        log(f"{self.backend.name} {peer.name}: {', '.join(PEER_BENCHMARKS)}")
+        url = self.backend.prepare(EMPTY)
+
+        def body(proc: Proc) -> None:
+            self._put(proc, "throughput", peer, throughput.run(peer, proc, sizes))
+            fire, _ = fire_lateness.run(peer, proc, sizes, self.workdir, api_load=False)
+            self._put(proc, "fire_lateness", peer, fire)
+
+        try:
+            self._session(url, peer, body)
+        finally:
+            self.backend.release(url)
+
     def limit(self) -> None:
         sizes = self.sizes
         log(f"{self.backend.name} limit: all benchmarks")
@@ -277,6 +299,7 @@ class Suite:
             put("memory", memory.with_jobs(proc))
             put("throughput", throughput.run(LIMIT, proc, sizes))
             fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
+            assert api is not None
             put("fire_lateness", fire)
             put("api_under_load", api)
 
