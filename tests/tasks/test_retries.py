@@ -34,8 +34,9 @@ def settings(settings_factory: Callable[..., Settings], http_target: HttpTarget)
 
 def soon() -> dict[str, Any]:
     """A trigger whose first slot comes in a moment (the next an hour later): its runs
-    have a `scheduled_at`."""
-    start = datetime.now(UTC) + timedelta(seconds=1)
+    have a `scheduled_at`. A few seconds ahead: a job created after its start date would
+    first fire an hour later."""
+    start = datetime.now(UTC) + timedelta(seconds=3)
     return {"type": "interval", "hours": 1, "start_date": start.isoformat()}
 
 
