@@ -164,7 +164,11 @@ def _create_body(batch: JobBatch, i: int) -> dict[str, Any]:
         if batch.runs is not None:
             end = start + (batch.runs - 1) * batch.interval_s + batch.interval_s / 2
             trigger["end_date"] = jobstore.utc(end).isoformat()
-    return {"id": batch.job_id(i), "task": "bench_noop", "trigger": trigger}
+    return {"id": batch.job_id(i), "task": TASKS[batch.work], "trigger": trigger}
+
+
+# The registered task (`bench.tasks`) of each kind of work a batch's runs do.
+TASKS = {"noop": "bench_noop", "write": "bench_write"}
 
 
 class Design(_Recorded):
@@ -175,7 +179,7 @@ class Design(_Recorded):
         woken to read them."""
         engine = sync_engine(proc.database_url)
         try:
-            insert_job_rows(engine, jobstore.job_rows(jobstore.DESIGN, batch))
+            insert_job_rows(engine, jobstore.job_rows(jobstore.design_shape(batch.work), batch))
         finally:
             engine.dispose()
         proc.post("/bench/wakeup").raise_for_status()

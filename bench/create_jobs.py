@@ -6,8 +6,8 @@
   store (`/bench/reset`); `design` has no import.
 - `create_under_load`: single `POST /api/v1/tasks` at a fixed rate (open loop) while
   `fire_jobs` jobs fire every `fire_interval_s` for `fire_duration_s`, as in
-  `fire_lateness`; those jobs are installed with one import. Only `ours` creates jobs
-  through an API while its jobs fire.
+  `fire_lateness_real` (each run one write transaction); those jobs are installed with
+  one import. Only `ours` creates jobs through an API while its jobs fire.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from bench.stats import percentile
 
 IMPORT_PREFIX = "imp_"
 CREATE_PREFIX = "cul_"
+# The jobs firing meanwhile.
+FIRING_PREFIX = "creal_"
 
 
 def import_params(sizes: Sizes) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def create_params(sizes: Sizes) -> dict[str, Any]:
         "firing_jobs": sizes.fire_jobs,
         "fires_per_second": round(sizes.fire_jobs / sizes.fire_interval_s, 1),
         "duration_s": sizes.fire_duration_s,
+        "during": "fire_lateness_real",
     }
 
 
@@ -93,7 +96,10 @@ def _create_requests(sizes: Sizes) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, Any]:
-    jobs = fire_lateness.batch(sizes, time.time() + sizes.fire_lead_s + 2.0)
+    fire_lateness.prepare_real(proc)
+    jobs = fire_lateness.batch(
+        sizes, time.time() + sizes.fire_lead_s + 2.0, prefix=FIRING_PREFIX, work="write"
+    )
     _import(proc, jobs)
     if time.time() > jobs.first_fire:
         raise RuntimeError("importing the firing jobs took past their first fire")
@@ -126,7 +132,7 @@ def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, 
     time.sleep(max(0.0, end + sizes.settle_s - time.time()))
     fired = [
         r
-        for r in OURS.runs(proc, fire_lateness.PREFIX)
+        for r in OURS.runs(proc, FIRING_PREFIX)
         if r.status == "success" and r.scheduled is not None and r.scheduled < end - 1e-3
     ]
     return {
@@ -136,4 +142,5 @@ def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, 
         "requests": len(samples),
         "errors": len(samples) - len(ok),
         "fired": len(fired),
+        "expected": jobs.count * fire_lateness.slots_per_job(sizes),
     }

@@ -6,8 +6,11 @@ serves several benchmarks that do not disturb one another:
 2. list: a process started on the big job store (`list_jobs_100k`, `memory` with jobs);
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
-4. create: `import_10k` on an empty store, then `create_under_load` (ours only);
-5. limit: one process through all of them, its jobs replaced between benchmarks.
+4. real: on an empty store, `fire_lateness_real` (with the API's figures beside it),
+   then (ours only) `create_under_load` beside the same firing;
+5. create: `import_10k` on an empty store (ours only);
+6. api: `api_throughput`, ours and limit's bare endpoints on one small history;
+7. limit: one process through all of them, its jobs replaced between benchmarks.
 
 Contenders run one after another, never side by side. `ours` runs in the layout
 `contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    api_throughput,
     create_jobs,
     fire_lateness,
     history,
@@ -42,6 +46,7 @@ from bench.sizes import Sizes
 ORDER = (
     "fire_lateness",
     "api_under_load",
+    "fire_lateness_real",
     "list_jobs_100k",
     "history_1m",
     "retention_1m",
@@ -50,6 +55,7 @@ ORDER = (
     "memory",
     "import_10k",
     "create_under_load",
+    "api_throughput",
 )
 
 
@@ -60,6 +66,7 @@ class Results:
         self.params: dict[str, dict[str, Any]] = {
             "fire_lateness": fire_lateness.params(sizes),
             "api_under_load": fire_lateness.api_params(sizes),
+            "fire_lateness_real": fire_lateness.real_params(sizes),
             "list_jobs_100k": list_jobs.params(sizes),
             "history_1m": history.params(sizes),
             "retention_1m": retention.params(sizes),
@@ -68,6 +75,7 @@ class Results:
             "memory": memory.params(sizes),
             "import_10k": create_jobs.import_params(sizes),
             "create_under_load": create_jobs.create_params(sizes),
+            "api_throughput": api_throughput.params(sizes),
         }
         self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
 
@@ -130,11 +138,17 @@ class Suite:
                 ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
                 functools.partial(self.main, contender),
             )
-        self._guarded(
-            OURS, ("import_10k", "create_under_load"), functools.partial(self.creating, OURS)
-        )
+        for contender in (OURS, DESIGN):
+            real: tuple[str, ...] = ("fire_lateness_real",)
+            if contender is OURS:
+                real += ("create_under_load",)
+            self._guarded(contender, real, functools.partial(self.real, contender))
+        self._guarded(OURS, ("import_10k",), functools.partial(self.creating, OURS))
+        self._guarded(OURS, ("api_throughput",), self.api)
         limit_benchmarks = tuple(
-            n for n in ORDER if n not in ("history_1m", "retention_1m", "create_under_load")
+            n
+            for n in ORDER
+            if n not in ("history_1m", "retention_1m", "create_under_load", "api_throughput")
         )
         self._guarded(LIMIT, limit_benchmarks, self.limit)
         return self.results
@@ -204,18 +218,61 @@ class Suite:
         finally:
             self.backend.release(url)
 
+    def real(self, contender: Contender) -> None:
+        sizes = self.sizes
+        extra = ", create_under_load" if contender is OURS else ""
+        log(f"{self.backend.name} {contender.name}: fire_lateness_real{extra}")
+        url = self.backend.prepare(EMPTY)
+
+        def body(proc: Proc) -> None:
+            figures = fire_lateness.run_real(contender, proc, sizes, self.workdir)
+            self._put(proc, "fire_lateness_real", contender, figures)
+            if contender is OURS:
+                figures = create_jobs.run_create_under_load(proc, sizes, self.workdir)
+                self._put(proc, "create_under_load", contender, figures)
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
     def creating(self, contender: Contender) -> None:
         sizes = self.sizes
-        log(f"{self.backend.name} {contender.name}: import_10k, create_under_load")
+        log(f"{self.backend.name} {contender.name}: import_10k")
         url = self.backend.prepare(EMPTY)
 
         def body(proc: Proc) -> None:
             self._put(proc, "import_10k", contender, create_jobs.run_import(contender, proc, sizes))
-            figures = create_jobs.run_create_under_load(proc, sizes, self.workdir)
-            self._put(proc, "create_under_load", contender, figures)
 
         try:
             self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
+    def api(self) -> None:
+        """`api_throughput`: ours, and limit's bare endpoints beside it on the same
+        database (both idle while the other is measured)."""
+        sizes = self.sizes
+        log(f"{self.backend.name} ours, limit: api_throughput")
+        url = self.backend.prepare(history_recipe(sizes.api_jobs, sizes.api_runs_per_job))
+
+        def body(proc: Proc) -> None:
+            api_throughput.install_jobs(proc, sizes)
+            bare = LIMIT.spawn(url, self.workdir)
+            try:
+                bare.wait_ready(sizes.wait_budget_s)
+                ours, limit = api_throughput.run(proc, bare, sizes, self.workdir / "api")
+                bare.check()
+                self.results.put("api_throughput", LIMIT.name, limit)
+            finally:
+                bare.stop()
+            self._put(proc, "api_throughput", OURS, ours)
+
+        try:
+            self._session(url, OURS, body)
+        except Exception as exc:
+            self.results.fail(("api_throughput",), LIMIT.name, f"{type(exc).__name__}: {exc}"[:500])
+            raise
         finally:
             self.backend.release(url)
 
@@ -238,6 +295,7 @@ class Suite:
             fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
             put("fire_lateness", fire)
             put("api_under_load", api)
+            put("fire_lateness_real", fire_lateness.run_real(LIMIT, proc, sizes, self.workdir))
 
         try:
             self._session(url, LIMIT, body)
