@@ -98,21 +98,15 @@ def job_info(row: APSchedulerJob) -> JobInfo:
 
 async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[JobInfo]:
     """Fill in last status and success rate, from the latest runs of these jobs only."""
-    outcomes = await execution_crud.recent_outcomes(
-        db, [job.id for job in jobs], per_job=RECENT_RUNS
-    )
+    recent = await execution_crud.recent_runs(db, [job.id for job in jobs], per_job=RECENT_RUNS)
     for job in jobs:
-        runs = outcomes.get(job.id)
-        if not runs:
+        runs = recent.get(job.id)
+        if runs is None:
             continue
-        job.last_status, job.last_run_at = runs[0]
+        job.last_status, job.last_run_at = runs.last_status, runs.last_run_at
         # As in the job's stats: runs still going are not counted yet.
-        finished = [
-            status for status, _ in runs if status not in execution_crud.UNFINISHED_STATUSES
-        ]
-        if finished:
-            successes = sum(status == ExecutionStatus.SUCCESS for status in finished)
-            job.success_rate = round(successes / len(finished) * 100, 2)
+        if runs.finished:
+            job.success_rate = round(runs.successful / runs.finished * 100, 2)
     return jobs
 
 
