@@ -18,7 +18,7 @@ from app.crud import job as job_crud
 from app.crud import task_execution as execution_crud
 from app.models.audit import AuditAction, AuditEntry
 from app.models.scheduler import APSchedulerJob
-from app.models.task_execution import ExecutionStatus, TaskExecution
+from app.models.task_execution import TaskExecution
 from app.schemas.task import (
     BackfillRequest,
     BackfillResponse,
