@@ -35,7 +35,7 @@ from bench.db import SUPERUSER_ID
 from bench.design import JobInfo, job_detail, job_summary
 from bench.jobstore import JobBatch
 from bench.probe import emit
-from bench.tasks import counter_update
+from bench.tasks import COUNTER_UPDATE, counter_update
 
 # (job id, start time) of every run.
 RUNS: list[tuple[str, float]] = []
@@ -49,7 +49,7 @@ async def write(job_id: str) -> None:
     started = time.time()
     assert engine.bare is not None
     async with engine.bare.begin() as conn:
-        await conn.execute(counter_update(job_id))
+        await conn.execute(COUNTER_UPDATE, counter_update(job_id))
     RUNS.append((job_id, started))
 
 

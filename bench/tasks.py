@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -49,14 +50,17 @@ def create_counters(engine: Engine) -> None:
             conn.execute(insert(counters), [{"id": i, "n": 0} for i in range(COUNTER_ROWS)])
 
 
-def counter_update(job_id: str | None) -> Update:
-    """The write of one run: its job's counter row, bumped."""
-    row = zlib.crc32((job_id or "").encode()) % COUNTER_ROWS
-    return (
-        update(counters)
-        .where(counters.c.id == row)
-        .values(n=counters.c.n + 1, touched_at=datetime.now(UTC))
-    )
+# Built once, as an application would keep it: every contender runs the same statement.
+COUNTER_UPDATE: Update = (
+    update(counters)
+    .where(counters.c.id == bindparam("row"))
+    .values(n=counters.c.n + 1, touched_at=bindparam("at"))
+)
+
+
+def counter_update(job_id: str | None) -> dict[str, Any]:
+    """The parameters of one run's write (`COUNTER_UPDATE`): its job's counter row."""
+    return {"row": zlib.crc32((job_id or "").encode()) % COUNTER_ROWS, "at": datetime.now(UTC)}
 
 
 @registry.task("bench_noop", "Do nothing; return the start time (benchmarks)")
@@ -67,7 +71,7 @@ async def bench_noop(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
 @registry.task("bench_write", "Update one row in one transaction; return the start time")
 async def bench_write(ctx: TaskContext, _: NoParams) -> dict[str, Any]:
     started = time.time()
-    await ctx.db.execute(counter_update(ctx.job_id))
+    await ctx.db.execute(COUNTER_UPDATE, counter_update(ctx.job_id))
     return {"t": started}
 
 

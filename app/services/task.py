@@ -63,9 +63,28 @@ AUDITED_ACTIONS = {
 }
 
 
+# Stored job states read lately, and what they read as: most jobs of a page have not
+# changed since it was last shown, and reading a job from its pickled state (its trigger
+# described in words and as JSON) costs more than the query that fetched it. Keyed by
+# the state's bytes: a changed job is read again.
+JOB_INFOS_KEPT = 4096
+_job_infos: dict[tuple[str, bytes], JobInfo] = {}
+
+
 def job_info(row: APSchedulerJob) -> JobInfo:
     """A stored job as `JobInfo`, read from its pickled state without importing (or
-    running) anything of the job's own."""
+    running) anything of the job's own. Each call returns a copy of its own."""
+    key = (row.id, row.job_state)
+    info = _job_infos.get(key)
+    if info is None:
+        info = _read_job_info(row)
+        if len(_job_infos) >= JOB_INFOS_KEPT:
+            del _job_infos[next(iter(_job_infos))]
+        _job_infos[key] = info
+    return info.model_copy()
+
+
+def _read_job_info(row: APSchedulerJob) -> JobInfo:
     state: dict[str, Any] = pickle.loads(row.job_state)
     kwargs: dict[str, Any] = state.get("kwargs") or {}
     trigger = state["trigger"]
