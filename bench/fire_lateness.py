@@ -21,6 +21,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +155,20 @@ def _collect(contender: Contender, proc: Proc, jobs: JobBatch, sizes: Sizes) -> 
         time.sleep(0.5)
 
 
-def run_real(contender: Contender, proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, Any]:
-    """`fire_lateness_real`, with the API's figures beside it."""
+def run_real(
+    contender: Contender,
+    proc: Proc,
+    sizes: Sizes,
+    workdir: Path,
+    beside: Beside | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`fire_lateness_real`, with the API's figures beside it; and the figures of what
+    `beside` ran in the same window (`create_under_load`), with the window's slots."""
     prepare_real(proc)
-    fire, api = run(contender, proc, sizes, workdir, prefix=REAL_PREFIX, work="write")
-    return {
+    fire, api, extra = run(
+        contender, proc, sizes, workdir, prefix=REAL_PREFIX, work="write", beside=beside
+    )
+    real = {
         **fire,
         "api_p50_ms": api["p50_ms"],
         "api_p99_ms": api["p99_ms"],
@@ -166,6 +176,14 @@ def run_real(contender: Contender, proc: Proc, sizes: Sizes, workdir: Path) -> d
         "api_requests": api["requests"],
         "api_errors": api["errors"],
     }
+    if extra is not None:
+        extra = {**extra, "fired": fire["recorded"], "expected": fire["expected"]}
+    return real, extra
+
+
+# Another load in the same window: started with the window's first fire time, it returns
+# what waits for it and gives its figures.
+Beside = Callable[[Proc, Sizes, Path, float], Callable[[], dict[str, Any]]]
 
 
 def run(
@@ -176,16 +194,20 @@ def run(
     *,
     prefix: str = PREFIX,
     work: str = "noop",
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    beside: Beside | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """(lateness figures, API figures, the figures of `beside`)."""
     lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs)
     jobs = batch(sizes, time.time() + lead, prefix=prefix, work=work)
     contender.install(proc, jobs)
     if time.time() > jobs.first_fire:
         raise RuntimeError(f"{contender.name}: installing the jobs took past their first fire")
     load, load_out = _start_load(proc, sizes, jobs, workdir)
+    finish_beside = beside(proc, sizes, workdir, jobs.first_fire) if beside else None
     end = jobs.first_fire + sizes.fire_duration_s
     time.sleep(max(0.0, end - time.time()))
     load.wait(timeout=sizes.wait_budget_s)
+    extra = finish_beside() if finish_beside else None
     # The jobs' last runs come within one interval after the window; then they are gone.
     time.sleep(max(0.0, end + sizes.fire_interval_s - time.time()))
     runs = _collect(contender, proc, jobs, sizes)
@@ -222,4 +244,4 @@ def run(
         "requests": len(samples),
         "errors": len(samples) - len(ok),
     }
-    return fire, api
+    return fire, api, extra

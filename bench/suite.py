@@ -7,7 +7,7 @@ serves several benchmarks that do not disturb one another:
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
 4. real: on an empty store, `fire_lateness_real` (with the API's figures beside it),
-   then (ours only) `create_under_load` beside the same firing;
+   and in the same window (ours only) `create_under_load`;
 5. create: `import_10k` on an empty store (ours only);
 6. api: `api_throughput`, ours and limit's bare endpoints on one small history;
 7. limit: one process through all of them, its jobs replaced between benchmarks.
@@ -207,7 +207,7 @@ class Suite:
 
         def body(proc: Proc) -> None:
             self._put(proc, "memory", contender, memory.idle(proc, sizes))
-            fire, api = fire_lateness.run(contender, proc, sizes, self.workdir)
+            fire, api, _ = fire_lateness.run(contender, proc, sizes, self.workdir)
             self._put(proc, "fire_lateness", contender, fire)
             self._put(proc, "api_under_load", contender, api)
             self._put(proc, "history_1m", contender, history.run(proc, sizes))
@@ -225,11 +225,13 @@ class Suite:
         url = self.backend.prepare(EMPTY)
 
         def body(proc: Proc) -> None:
-            figures = fire_lateness.run_real(contender, proc, sizes, self.workdir)
-            self._put(proc, "fire_lateness_real", contender, figures)
-            if contender is OURS:
-                figures = create_jobs.run_create_under_load(proc, sizes, self.workdir)
-                self._put(proc, "create_under_load", contender, figures)
+            beside = create_jobs.start_creates if contender is OURS else None
+            real, creates = fire_lateness.run_real(
+                contender, proc, sizes, self.workdir, beside=beside
+            )
+            self._put(proc, "fire_lateness_real", contender, real)
+            if creates is not None:
+                self._put(proc, "create_under_load", contender, creates)
 
         try:
             self._session(url, contender, body)
@@ -292,10 +294,10 @@ class Suite:
             put("list_jobs_100k", list_jobs.run(LIMIT, proc, sizes))
             put("memory", memory.with_jobs(proc))
             put("throughput", throughput.run(LIMIT, proc, sizes))
-            fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
+            fire, api, _ = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
             put("fire_lateness", fire)
             put("api_under_load", api)
-            put("fire_lateness_real", fire_lateness.run_real(LIMIT, proc, sizes, self.workdir))
+            put("fire_lateness_real", fire_lateness.run_real(LIMIT, proc, sizes, self.workdir)[0])
 
         try:
             self._session(url, LIMIT, body)
