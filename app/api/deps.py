@@ -24,10 +24,9 @@ from app.tasks.client import SchedulerClient
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
+
 # The dependencies that only read app state are `async def`: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread handoff per dependency and request.
-
-
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings

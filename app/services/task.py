@@ -67,7 +67,7 @@ AUDITED_ACTIONS = {
 # changed since it was last shown, and reading a job from its pickled state (its trigger
 # described in words and as JSON) costs more than the query that fetched it. Keyed by
 # the state's bytes: a changed job is read again.
-JOB_INFOS_KEPT = 4096
+JOB_INFOS_KEPT = 1024
 _job_infos: dict[tuple[str, bytes], JobInfo] = {}
 
 
