@@ -5,10 +5,11 @@ of jobs reaches their scheduler and how their runs are read back.
   (the production layout the README gives for PostgreSQL: an API process started with
   `SCHEDULER_ENABLED=false reddit-bot serve` and a `reddit-bot scheduler` process) or
   `single` (`reddit-bot serve`, API and scheduler in one process: the embedded default,
-  used on SQLite). Jobs are created through `POST /api/v1/tasks` (its leader keeps its
-  store in memory and sees only what it writes itself; benchmarks that need a big store
-  start it on one). Runs are read from `task_executions` (fire time and outcome as the
-  product records them; the start time is the one the task returned).
+  used on SQLite). Jobs are created through `POST /api/v1/tasks`, or all at once with
+  `POST /api/v1/tasks/import` (`install_bulk`) (its leader keeps its store in memory and
+  sees only what it writes itself; benchmarks that need a big store start it on one).
+  Runs are read from `task_executions` (fire time and outcome as the product records
+  them; the start time is the one the task returned).
 - `design`: the design's configuration (`bench/design.py`); rows written to its store in
   its job shape, then its scheduler is woken; runs from `task_executions` (it records no
   fire time: a run's fire time is derived from its start and the job's schedule).
@@ -76,6 +77,10 @@ class Contender(ABC):
     @abstractmethod
     def install(self, proc: Proc, batch: JobBatch) -> None:
         """Give the running scheduler these jobs."""
+
+    def install_bulk(self, proc: Proc, batch: JobBatch) -> None:
+        """The same, all at once where the contender has a way to."""
+        self.install(proc, batch)
 
     def install_lead_s(self, count: int) -> float:
         """Extra seconds to schedule a batch of `count` jobs ahead, so it is installed
@@ -149,6 +154,13 @@ class Ours(_Recorded):
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(create, range(batch.count)))
 
+    def install_bulk(self, proc: Proc, batch: JobBatch) -> None:
+        """One `POST /api/v1/tasks/import` of the whole batch."""
+        body = {"jobs": [_create_body(batch, i) for i in range(batch.count)], "mode": "create"}
+        response = proc.post("/api/v1/tasks/import", body)
+        if response.status_code != 200 or response.json().get("created") != batch.count:
+            raise RuntimeError(f"import failed: {response.status_code} {response.text[:500]}")
+
 
 def _create_body(batch: JobBatch, i: int) -> dict[str, Any]:
     start = batch.start(i)
@@ -164,7 +176,11 @@ def _create_body(batch: JobBatch, i: int) -> dict[str, Any]:
         if batch.runs is not None:
             end = start + (batch.runs - 1) * batch.interval_s + batch.interval_s / 2
             trigger["end_date"] = jobstore.utc(end).isoformat()
-    return {"id": batch.job_id(i), "task": "bench_noop", "trigger": trigger}
+    return {"id": batch.job_id(i), "task": TASKS[batch.work], "trigger": trigger}
+
+
+# The registered task (`bench.tasks`) of each kind of work a batch's runs do.
+TASKS = {"noop": "bench_noop", "write": "bench_write"}
 
 
 class Design(_Recorded):
@@ -175,7 +191,7 @@ class Design(_Recorded):
         woken to read them."""
         engine = sync_engine(proc.database_url)
         try:
-            insert_job_rows(engine, jobstore.job_rows(jobstore.DESIGN, batch))
+            insert_job_rows(engine, jobstore.job_rows(jobstore.design_shape(batch.work), batch))
         finally:
             engine.dispose()
         proc.post("/bench/wakeup").raise_for_status()

@@ -4,10 +4,9 @@
   from the request to its answer (every job stored, every audit entry written), on an
   empty store. `limit`'s figure is bare APScheduler adding as many jobs to its memory
   store (`/bench/reset`); `design` has no import.
-- `create_under_load`: single `POST /api/v1/tasks` at a fixed rate (open loop) while
-  `fire_jobs` jobs fire every `fire_interval_s` for `fire_duration_s`, as in
-  `fire_lateness`; those jobs are installed with one import. Only `ours` creates jobs
-  through an API while its jobs fire.
+- `create_under_load`: single `POST /api/v1/tasks` at a fixed rate (open loop) during
+  `fire_lateness_real`'s window (its jobs firing, each run one write transaction, and
+  its API reads), `ours` only; `fired` and `expected` are that window's slots.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import fire_lateness, jobstore
-from bench.contenders import LIMIT, OURS, Contender, _create_body
+from bench import jobstore
+from bench.contenders import LIMIT, Contender, _create_body
 from bench.jobstore import JobBatch
 from bench.procs import ROOT, Proc, child_env
 from bench.sizes import Sizes
@@ -45,6 +45,7 @@ def create_params(sizes: Sizes) -> dict[str, Any]:
         "firing_jobs": sizes.fire_jobs,
         "fires_per_second": round(sizes.fire_jobs / sizes.fire_interval_s, 1),
         "duration_s": sizes.fire_duration_s,
+        "during": "fire_lateness_real (its window, beside its API reads)",
     }
 
 
@@ -92,11 +93,9 @@ def _create_requests(sizes: Sizes) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, Any]:
-    jobs = fire_lateness.batch(sizes, time.time() + sizes.fire_lead_s + 2.0)
-    _import(proc, jobs)
-    if time.time() > jobs.first_fire:
-        raise RuntimeError("importing the firing jobs took past their first fire")
+def start_creates(proc: Proc, sizes: Sizes, workdir: Path, start: float) -> Callable[[], Any]:
+    """Start `create_under_load`'s requests at `start` (beside `fire_lateness_real`'s
+    window, which begins then); returns what waits for them and gives their figures."""
     out = workdir / f"create-{proc.kind}-{proc.port}.json"
     config = workdir / f"create-{proc.kind}-{proc.port}.config.json"
     config.write_text(
@@ -105,7 +104,7 @@ def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, 
                 "base_url": proc.url,
                 "token": proc.token,
                 "rate": sizes.create_rate_per_second,
-                "start": jobs.first_fire,
+                "start": start,
                 "requests": _create_requests(sizes),
                 "out": str(out),
             }
@@ -118,22 +117,17 @@ def run_create_under_load(proc: Proc, sizes: Sizes, workdir: Path) -> dict[str, 
         stdout=subprocess.DEVNULL,
         stderr=(workdir / f"create-{proc.kind}-{proc.port}.log").open("wb"),
     )
-    load.wait(timeout=sizes.fire_duration_s + sizes.wait_budget_s)
-    samples = json.loads(out.read_text()) if out.exists() else []
-    ok = [s["ms"] for s in samples if s["status"] == 201]
-    end = jobs.first_fire + sizes.fire_duration_s
-    # Once the window's last fire times are past; how many of them ran meanwhile.
-    time.sleep(max(0.0, end + sizes.settle_s - time.time()))
-    fired = [
-        r
-        for r in OURS.runs(proc, fire_lateness.PREFIX)
-        if r.status == "success" and r.scheduled is not None and r.scheduled < end - 1e-3
-    ]
-    return {
-        "p50_ms": round(percentile(ok, 50), 2),
-        "p99_ms": round(percentile(ok, 99), 2),
-        "max_ms": round(max(ok), 2) if ok else None,
-        "requests": len(samples),
-        "errors": len(samples) - len(ok),
-        "fired": len(fired),
-    }
+
+    def finish() -> dict[str, Any]:
+        load.wait(timeout=sizes.fire_duration_s + sizes.wait_budget_s)
+        samples = json.loads(out.read_text()) if out.exists() else []
+        ok = [s["ms"] for s in samples if s["status"] == 201]
+        return {
+            "p50_ms": round(percentile(ok, 50), 2),
+            "p99_ms": round(percentile(ok, 99), 2),
+            "max_ms": round(max(ok), 2) if ok else None,
+            "requests": len(samples),
+            "errors": len(samples) - len(ok),
+        }
+
+    return finish

@@ -446,6 +446,19 @@ async def noop_job(**kwargs: Any) -> dict[str, Any]:
     return {"t": time.time()}
 
 
+@with_task_logging("bench write")
+async def write_job(**kwargs: Any) -> dict[str, Any]:
+    """The benchmark's write (`bench.tasks.bench_write`), as a design job writes: a
+    session of its own, committed."""
+    from bench.tasks import COUNTER_UPDATE, counter_update
+
+    started = time.time()
+    async with AsyncSessionLocal() as db:
+        await db.execute(COUNTER_UPDATE, counter_update(kwargs.get("_job_id")))
+        await db.commit()
+    return {"t": started}
+
+
 # --- routes (guide §3.7) --------------------------------------------------------------
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])

@@ -1,10 +1,17 @@
-"""`fire_lateness` and `api_under_load`, measured together.
+"""`fire_lateness` and `api_under_load`, measured together; `fire_lateness_real`, the
+same with a task that writes.
 
 `fire_jobs` interval jobs, every `fire_interval_s`, their first fire times spread evenly
 over one interval (2,000 jobs every 10 s: one fire every 5 ms, 200 per second), each
 firing `fire_duration_s / fire_interval_s` times and then ending. Lateness is the task's
 own start time minus the fire time it ran for. Meanwhile a second process sends
 `GET /api/v1/tasks/{id}` and `GET /api/v1/tasks?limit=50`, alternately, at a fixed rate.
+
+In `fire_lateness` the task does nothing. In `fire_lateness_real` each run does what a
+small maintenance task such as `cleanup_expired_tokens` does: one write transaction in
+the app's database (`bench.tasks.bench_write`: one row of a small table updated and
+committed; `limit` runs the same update through bare SQLAlchemy). Its entry carries the
+API figures measured beside it (`api_p50_ms`, `api_p99_ms`).
 """
 
 from __future__ import annotations
@@ -14,32 +21,37 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.contenders import Contender, Run
+from bench.db import sync_engine
 from bench.jobstore import JobBatch
 from bench.procs import ROOT, Proc, child_env
 from bench.sizes import Sizes
 from bench.stats import ms, percentile
+from bench.tasks import create_counters
 
 PREFIX = "fire_"
+REAL_PREFIX = "real_"
 
 
 def slots_per_job(sizes: Sizes) -> int:
     return round(sizes.fire_duration_s / sizes.fire_interval_s)
 
 
-def batch(sizes: Sizes, first_fire: float) -> JobBatch:
+def batch(sizes: Sizes, first_fire: float, *, prefix: str = PREFIX, work: str = "noop") -> JobBatch:
     """One run more than the window holds, after it: every job stays in the store (and
     in the API's answers) until the window ends."""
     return JobBatch(
-        prefix=PREFIX,
+        prefix=prefix,
         count=sizes.fire_jobs,
         first_fire=first_fire,
         interval_s=sizes.fire_interval_s,
         stagger_s=sizes.fire_interval_s / sizes.fire_jobs,
         runs=slots_per_job(sizes) + 1,
+        work=work,
     )
 
 
@@ -51,6 +63,28 @@ def params(sizes: Sizes) -> dict[str, Any]:
         "fires_per_second": round(sizes.fire_jobs / sizes.fire_interval_s, 1),
         "task": "no-op, history recorded (ours, design); no history (limit)",
     }
+
+
+def real_params(sizes: Sizes) -> dict[str, Any]:
+    return {
+        **params(sizes),
+        "task": (
+            "one write transaction: UPDATE of one row of a 100-row table, committed "
+            "(ours, design: the app's session, history recorded; limit: bare SQLAlchemy, "
+            "no history)"
+        ),
+        "api": api_params(sizes)["requests"],
+        "api_rate_per_second": sizes.api_rate_per_endpoint * 2,
+    }
+
+
+def prepare_real(proc: Proc) -> None:
+    """The table `bench_write` updates, in the contender's database."""
+    engine = sync_engine(proc.database_url)
+    try:
+        create_counters(engine)
+    finally:
+        engine.dispose()
 
 
 def api_params(sizes: Sizes) -> dict[str, Any]:
@@ -79,8 +113,8 @@ def _load_requests(sizes: Sizes, jobs: JobBatch) -> list[tuple[str, str]]:
 
 
 def _start_load(proc: Proc, sizes: Sizes, jobs: JobBatch, workdir: Path) -> tuple[Any, Path]:
-    out = workdir / f"load-{proc.kind}-{proc.port}.json"
-    config = workdir / f"load-{proc.kind}-{proc.port}.config.json"
+    out = workdir / f"load-{jobs.prefix}{proc.kind}-{proc.port}.json"
+    config = workdir / f"load-{jobs.prefix}{proc.kind}-{proc.port}.config.json"
     config.write_text(
         json.dumps(
             {
@@ -98,7 +132,7 @@ def _start_load(proc: Proc, sizes: Sizes, jobs: JobBatch, workdir: Path) -> tupl
         cwd=ROOT,
         env=child_env(),
         stdout=subprocess.DEVNULL,
-        stderr=(workdir / f"load-{proc.kind}-{proc.port}.log").open("wb"),
+        stderr=(workdir / f"load-{jobs.prefix}{proc.kind}-{proc.port}.log").open("wb"),
     )
     return process, out
 
@@ -110,7 +144,7 @@ def _collect(contender: Contender, proc: Proc, jobs: JobBatch, sizes: Sizes) -> 
     deadline = time.time() + sizes.wait_budget_s
     last_count, last_change = -1, time.time()
     while True:
-        runs = contender.runs(proc, PREFIX)
+        runs = contender.runs(proc, jobs.prefix)
         finished = [r for r in runs if r.status != "running"]
         if len(finished) >= expected:
             return runs
@@ -121,20 +155,73 @@ def _collect(contender: Contender, proc: Proc, jobs: JobBatch, sizes: Sizes) -> 
         time.sleep(0.5)
 
 
-def run(
-    contender: Contender, proc: Proc, sizes: Sizes, workdir: Path, api_load: bool = True
+def run_real(
+    contender: Contender,
+    proc: Proc,
+    sizes: Sizes,
+    workdir: Path,
+    beside: Beside | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Fire lateness, and with `api_load` the API's latency meanwhile (None without)."""
+    """`fire_lateness_real`, with the API's figures beside it; and the figures of what
+    `beside` ran in the same window (`create_under_load`), with the window's slots."""
+    prepare_real(proc)
+    # Its jobs come in one import, as `create_under_load`'s always did: one by one,
+    # 2,000 creates would take longer than the window itself on a busy machine.
+    fire, api, extra = run(
+        contender,
+        proc,
+        sizes,
+        workdir,
+        prefix=REAL_PREFIX,
+        work="write",
+        beside=beside,
+        bulk=True,
+    )
+    real = {
+        **fire,
+        "api_p50_ms": api["p50_ms"],
+        "api_p99_ms": api["p99_ms"],
+        "api_max_ms": api["max_ms"],
+        "api_requests": api["requests"],
+        "api_errors": api["errors"],
+    }
+    if extra is not None:
+        extra = {**extra, "fired": fire["recorded"], "expected": fire["expected"]}
+    return real, extra
+
+
+# Another load in the same window: started with the window's first fire time, it returns
+# what waits for it and gives its figures.
+Beside = Callable[[Proc, Sizes, Path, float], Callable[[], dict[str, Any]]]
+
+
+def run(
+    contender: Contender,
+    proc: Proc,
+    sizes: Sizes,
+    workdir: Path,
+    *,
+    prefix: str = PREFIX,
+    work: str = "noop",
+    beside: Beside | None = None,
+    bulk: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """(lateness figures, API figures, the figures of `beside`). `bulk`: the jobs are
+    installed all at once (`ours`: one import)."""
     lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs)
-    jobs = batch(sizes, time.time() + lead)
-    contender.install(proc, jobs)
+    jobs = batch(sizes, time.time() + lead, prefix=prefix, work=work)
+    if bulk:
+        contender.install_bulk(proc, jobs)
+    else:
+        contender.install(proc, jobs)
     if time.time() > jobs.first_fire:
         raise RuntimeError(f"{contender.name}: installing the jobs took past their first fire")
-    load, load_out = _start_load(proc, sizes, jobs, workdir) if api_load else (None, None)
+    load, load_out = _start_load(proc, sizes, jobs, workdir)
+    finish_beside = beside(proc, sizes, workdir, jobs.first_fire) if beside else None
     end = jobs.first_fire + sizes.fire_duration_s
     time.sleep(max(0.0, end - time.time()))
-    if load is not None:
-        load.wait(timeout=sizes.wait_budget_s)
+    load.wait(timeout=sizes.wait_budget_s)
+    extra = finish_beside() if finish_beside else None
     # The jobs' last runs come within one interval after the window; then they are gone.
     time.sleep(max(0.0, end + sizes.fire_interval_s - time.time()))
     runs = _collect(contender, proc, jobs, sizes)
@@ -162,8 +249,6 @@ def run(
     if statuses:
         fire["other_outcomes"] = statuses
 
-    if load_out is None:
-        return fire, None
     samples = json.loads(load_out.read_text()) if load_out.exists() else []
     ok = [s["ms"] for s in samples if s["status"] == 200]
     api = {
@@ -173,4 +258,4 @@ def run(
         "requests": len(samples),
         "errors": len(samples) - len(ok),
     }
-    return fire, api
+    return fire, api, extra

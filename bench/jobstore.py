@@ -34,7 +34,8 @@ def utc(epoch: float) -> datetime:
 class JobBatch:
     """`count` jobs named `{prefix}{i:06d}`. Job i first fires at `first_fire + i *
     stagger_s`, then every `interval_s` (`runs` times, then the job ends and the
-    scheduler removes it); without an interval it is a one-off date job."""
+    scheduler removes it); without an interval it is a one-off date job. `work` is what
+    each run does: `noop`, or `write` (one small write transaction, `bench.tasks`)."""
 
     prefix: str
     count: int
@@ -42,6 +43,7 @@ class JobBatch:
     interval_s: float | None = None
     stagger_s: float = 0.0
     runs: int | None = None
+    work: str = "noop"
 
     def job_id(self, i: int) -> str:
         return f"{self.prefix}{i:06d}"
@@ -77,6 +79,7 @@ class JobBatch:
             "interval_s": self.interval_s,
             "stagger_s": self.stagger_s,
             "runs": self.runs,
+            "work": self.work,
         }
 
     @classmethod
@@ -116,6 +119,19 @@ DESIGN = JobShape(
     misfire_grace_time=30,
     coalesce=True,
 )
+
+
+# The design's job for the `write` work (`bench.design.write_job`).
+def design_shape(work: str) -> JobShape:
+    if work == "noop":
+        return DESIGN
+    return JobShape(
+        func="bench.design:write_job",
+        kwargs=DESIGN.kwargs,
+        max_instances=DESIGN.max_instances,
+        misfire_grace_time=DESIGN.misfire_grace_time,
+        coalesce=DESIGN.coalesce,
+    )
 
 
 def _prototype(shape: JobShape, batch: JobBatch) -> dict[str, Any]:

@@ -2,7 +2,13 @@
 `AsyncIOExecutor`), no history: what the engine itself costs. It sits behind the same
 API shape and superuser check as the others so the API figures compare, and the
 benchmark gives it its jobs through `/bench/reset` (a memory store cannot be filled from
-outside the process)."""
+outside the process). Its `write` work is the same one-row update as ours, through bare
+SQLAlchemy (an engine with its defaults, a transaction per run).
+
+`/bench/bare/*` are `api_throughput`'s limit: bare FastAPI + SQLAlchemy endpoints (no
+authentication, no middleware, a plain session, the response as a dict) that run the
+same main query as `GET /api/v1/users/me`, `/tasks?limit=50` and `/tasks/{id}/stats`
+(the app's own crud functions)."""
 
 from __future__ import annotations
 
@@ -16,14 +22,20 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Query
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from app.api.deps import Admin
 from app.core.config import get_settings
+from app.crud import job as job_crud
+from app.crud import task_execution as execution_crud
+from app.crud import user as user_crud
 from app.db.session import Database
 from app.services.instance_secret import access_tokens
+from bench.db import SUPERUSER_ID
 from bench.design import JobInfo, job_detail, job_summary
 from bench.jobstore import JobBatch
 from bench.probe import emit
+from bench.tasks import COUNTER_UPDATE, counter_update
 
 # (job id, start time) of every run.
 RUNS: list[tuple[str, float]] = []
@@ -33,8 +45,22 @@ async def noop(job_id: str) -> None:
     RUNS.append((job_id, time.time()))
 
 
+async def write(job_id: str) -> None:
+    started = time.time()
+    assert engine.bare is not None
+    async with engine.bare.begin() as conn:
+        await conn.execute(COUNTER_UPDATE, counter_update(job_id))
+    RUNS.append((job_id, started))
+
+
+WORK = {"noop": noop, "write": write}
+
+
 class Engine:
     scheduler: AsyncIOScheduler | None = None
+    # Bare SQLAlchemy on the app's database: the `write` work and `/bench/bare/*`.
+    bare: AsyncEngine | None = None
+    sessions: async_sessionmaker[Any] | None = None
 
 
 engine = Engine()
@@ -55,10 +81,11 @@ def start_with(batch: JobBatch | None) -> float:
     )
     scheduler.start(paused=True)
     if batch is not None:
+        work = WORK[batch.work]
         for i in range(batch.count):
             job_id = batch.job_id(i)
             scheduler.add_job(
-                noop, trigger=batch.trigger(i), id=job_id, name=job_id, kwargs={"job_id": job_id}
+                work, trigger=batch.trigger(i), id=job_id, name=job_id, kwargs={"job_id": job_id}
             )
     scheduler.resume()
     engine.scheduler = scheduler
@@ -103,6 +130,32 @@ async def runs(prefix: str = "") -> dict[str, list[tuple[str, float]]]:
     return {"runs": [run for run in RUNS if run[0].startswith(prefix)]}
 
 
+def _sessions() -> async_sessionmaker[Any]:
+    assert engine.sessions is not None
+    return engine.sessions
+
+
+@bench_router.get("/bare/users/me")
+async def bare_user() -> dict[str, Any]:
+    async with _sessions()() as db:
+        user = await user_crud.get(db, SUPERUSER_ID)
+        assert user is not None
+        return {"id": user.id, "email": user.email, "full_name": user.full_name}
+
+
+@bench_router.get("/bare/tasks")
+async def bare_jobs(limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    async with _sessions()() as db:
+        rows = await job_crud.list_page(db, limit=limit, offset=offset)
+        return [{"id": row.id, "next_run_time": row.next_run_time} for row in rows]
+
+
+@bench_router.get("/bare/tasks/{job_id}/stats")
+async def bare_stats(job_id: str) -> dict[str, Any]:
+    async with _sessions()() as db:
+        return await execution_crud.stats(db, job_id)
+
+
 def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,12 +166,15 @@ def create_app() -> FastAPI:
         # The same signing key as the app's, so its access tokens work here too.
         async with database.transaction() as db:
             app.state.access_tokens, _ = await access_tokens(db, settings)
+        engine.bare = create_async_engine(settings.DATABASE_URL)
+        engine.sessions = async_sessionmaker(engine.bare, expire_on_commit=False)
         emit("scheduler_started", seconds=start_with(None))
         try:
             yield
         finally:
             if engine.scheduler is not None and engine.scheduler.running:
                 engine.scheduler.shutdown(wait=False)
+            await engine.bare.dispose()
             await database.dispose()
 
     app = FastAPI(title="limit baseline", lifespan=lifespan)

@@ -37,6 +37,8 @@ class Target:
 TARGETS = (
     Target("fire_lateness", "p99_ms", "<=", 25),
     Target("api_under_load", "p99_ms", "<=", 50),
+    Target("fire_lateness_real", "p99_ms", "<=", 10),
+    Target("fire_lateness_real", "api_p99_ms", "<=", 25),
     Target("list_jobs_100k", "p95_ms", "<=", 50),
     Target("history_1m", "stats_p95_ms", "<=", 20),
     Target("history_1m", "executions_p95_ms", "<=", 20),
@@ -62,6 +64,9 @@ TARGETS = (
     Target("reddit_budget", "min_window_use_pct", ">=", 90),
 )
 
+# `api_throughput`: ours's requests a second against the bare endpoint's.
+API_THROUGHPUT_RATIO = 0.8
+
 # What limits `ours` where it misses a target (from profiles of these benchmarks;
 # shown only for missed targets).
 _CORES = (
@@ -82,6 +87,38 @@ LIMITS: dict[tuple[str, str], str] = {
     ("api_under_load", "p99_ms"): (
         _CORES + "A `GET /tasks?limit=50` page costs about 10 ms of CPU (reading 50 "
         "jobs' pickled state and their recent outcomes, and serialising them)."
+    ),
+    ("fire_lateness_real", "p99_ms"): (
+        _CORES + "Each run also takes a pooled connection and commits a transaction of its "
+        "own on the leader's loop (a session, BEGIN, the UPDATE, COMMIT: about 0.4 ms of "
+        "CPU more per run than the no-op, measured here), beside the history's group "
+        "commits and the engine thread's firing rounds; the tail is the loop or the "
+        "database waiting for a core."
+    ),
+    ("fire_lateness_real", "api_p99_ms"): (
+        _CORES + "The API answers while the scheduler runs 200 writing tasks a second "
+        "beside it, and a `GET /tasks?limit=50` page costs a few milliseconds of CPU."
+    ),
+    ("fire_lateness_real", "recorded"): (
+        "Fire times it fell behind on were recorded as `missed` (coalesced) or `skipped` "
+        "(the job's previous run still going), not run."
+    ),
+    ("api_throughput", "users_me_per_second"): (
+        "Authentication on every request: the bearer token (its signature checked once, "
+        "then remembered until it expires), the user and its token version looked up, "
+        "the role checks, a unit of work committed, and the response model; the bare "
+        "endpoint runs only the user lookup and returns three fields."
+    ),
+    ("api_throughput", "tasks_per_second"): (
+        "A page is authenticated like every request, reads the job count and each job's "
+        "recent outcomes (one aggregated row per job from a 50-part UNION) besides the "
+        "page query, and serialises 50 full `JobInfo`s (each job's pickled state is "
+        "decoded once while it is unchanged); the bare endpoint runs the page query "
+        "alone and returns two fields per job."
+    ),
+    ("api_throughput", "stats_per_second"): (
+        "The aggregate over the job's history is the same on both sides; ours adds "
+        "authentication and the response model."
     ),
     ("list_jobs_100k", "p95_ms"): (
         "A page walks the primary key to its offset, unpickles its 100 jobs' state, "
@@ -170,6 +207,15 @@ SQLITE_LIMITS: dict[tuple[str, str], str] = {
 FIGURES = {
     "fire_lateness": ("p50_ms", "p99_ms", "max_ms", "recorded", "expected"),
     "api_under_load": ("p50_ms", "p99_ms"),
+    "fire_lateness_real": (
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "recorded",
+        "expected",
+        "api_p50_ms",
+        "api_p99_ms",
+    ),
     "list_jobs_100k": ("p95_ms",),
     "history_1m": ("stats_p95_ms", "executions_p95_ms"),
     "retention_1m": ("seconds", "peak_mem_mb"),
@@ -211,7 +257,12 @@ FIGURES = {
         "scheduler_rss_100k_jobs_mb",
     ),
     "import_10k": ("seconds", "per_second"),
-    "create_under_load": ("p50_ms", "p99_ms", "fired"),
+    "create_under_load": ("p50_ms", "p99_ms", "fired", "expected"),
+    "api_throughput": tuple(
+        f"{name}_{figure}"
+        for name in ("users_me", "tasks", "stats")
+        for figure in ("per_second", "p50_ms", "p99_ms")
+    ),
     "reddit_budget": (
         "completed",
         "configs",
@@ -326,6 +377,7 @@ def annotate(entry: dict[str, Any]) -> None:
                 "met": p99 is not None and limit_p99 is not None and p99 <= times * limit_p99,
             }
         )
+    if entry["name"] in ("fire_lateness", "fire_lateness_real"):
         targets.append(
             {
                 "figure": "recorded",
@@ -334,6 +386,26 @@ def annotate(entry: dict[str, Any]) -> None:
                 and ours.get("recorded") == ours.get("expected"),
             }
         )
+    if entry["name"] == "api_throughput":
+        limit = results.get("limit", {})
+        for figure in FIGURES["api_throughput"]:
+            if not figure.endswith("_per_second"):
+                continue
+            # The same bound on both databases: both sides run on the same one.
+            bound = _number(limit.get(figure))
+            actual = _number(ours.get(figure))
+            targets.append(
+                {
+                    "figure": figure,
+                    "target": (
+                        f">= {API_THROUGHPUT_RATIO}x limit"
+                        + (f" ({API_THROUGHPUT_RATIO * bound:.3g})" if bound else "")
+                    ),
+                    "met": actual is not None
+                    and bound is not None
+                    and actual >= API_THROUGHPUT_RATIO * bound,
+                }
+            )
     targets += _ahead_of_peers(entry)
     entry["targets"] = targets
 

@@ -37,9 +37,15 @@ class Sizes:
     bot_configs: int
     # throughput
     throughput_jobs: int
-    # import_10k; create_under_load (beside fire_jobs firing as in fire_lateness)
+    # import_10k; create_under_load (beside fire_jobs firing as in fire_lateness_real)
     import_jobs: int
     create_rate_per_second: float
+    # api_throughput
+    api_concurrency: int
+    api_warmup_s: float
+    api_duration_s: float
+    api_jobs: int
+    api_runs_per_job: int
     # the worker pool (bench/pool.py, PostgreSQL only)
     pool_fire_jobs: int
     pool_fire_interval_s: float
@@ -87,6 +93,11 @@ FULL = Sizes(
     throughput_jobs=5000,
     import_jobs=10_000,
     create_rate_per_second=5.0,
+    api_concurrency=20,
+    api_warmup_s=1.0,
+    api_duration_s=20.0,
+    api_jobs=50,
+    api_runs_per_job=1000,
     pool_fire_jobs=10_000,
     pool_fire_interval_s=10.0,
     pool_fire_duration_s=60.0,
@@ -128,6 +139,11 @@ QUICK = Sizes(
     throughput_jobs=200,
     import_jobs=200,
     create_rate_per_second=2.0,
+    api_concurrency=20,
+    api_warmup_s=0.3,
+    api_duration_s=2.0,
+    api_jobs=50,
+    api_runs_per_job=20,
     pool_fire_jobs=40,
     pool_fire_interval_s=2.0,
     pool_fire_duration_s=4.0,

@@ -6,11 +6,15 @@ serves several benchmarks that do not disturb one another:
 2. list: a process started on the big job store (`list_jobs_100k`, `memory` with jobs);
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
-4. create: `import_10k` on an empty store, then `create_under_load` (ours only);
-5. big: `history_10m` on its own history, `jobs_1m` on its own store (ours only);
-6. limit: one process through all of them, its jobs replaced between benchmarks;
-7. peers (PostgreSQL only): each peer (`bench/peers`) through `throughput` and
-   `fire_lateness` (without the API load: the peers serve no task API).
+4. real: on an empty store, `fire_lateness_real` (with the API's figures beside it),
+   and in the same window (ours only) `create_under_load`;
+5. create: `import_10k` on an empty store (ours only);
+6. big: `history_10m` on its own history, `jobs_1m` on its own store (ours only);
+7. api: `api_throughput`, ours and limit's bare endpoints on one small history;
+8. limit: one process through all of them, its jobs replaced between benchmarks;
+9. peers (PostgreSQL only): each peer (`bench/peers`) through `throughput`,
+   `fire_lateness` and `fire_lateness_real` (the API load meets no task API there:
+   their figures are not recorded).
 
 Contenders run one after another, never side by side. `ours` runs in the layout
 `contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    api_throughput,
     create_jobs,
     fire_lateness,
     history,
@@ -49,6 +54,7 @@ from bench.sizes import Sizes
 ORDER = (
     "fire_lateness",
     "api_under_load",
+    "fire_lateness_real",
     "list_jobs_100k",
     "history_1m",
     "retention_1m",
@@ -59,9 +65,10 @@ ORDER = (
     "memory",
     "import_10k",
     "create_under_load",
+    "api_throughput",
 )
 
-PEER_BENCHMARKS = ("throughput", "fire_lateness")
+PEER_BENCHMARKS = ("throughput", "fire_lateness", "fire_lateness_real")
 
 
 class Results:
@@ -71,6 +78,7 @@ class Results:
         self.params: dict[str, dict[str, Any]] = {
             "fire_lateness": fire_lateness.params(sizes),
             "api_under_load": fire_lateness.api_params(sizes),
+            "fire_lateness_real": fire_lateness.real_params(sizes),
             "list_jobs_100k": list_jobs.params(sizes),
             "history_1m": history.params(sizes),
             "retention_1m": retention.params(sizes),
@@ -81,6 +89,7 @@ class Results:
             "memory": memory.params(sizes),
             "import_10k": create_jobs.import_params(sizes),
             "create_under_load": create_jobs.create_params(sizes),
+            "api_throughput": api_throughput.params(sizes),
         }
         self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
 
@@ -139,17 +148,24 @@ class Suite:
                 ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
                 functools.partial(self.main, contender),
             )
-        self._guarded(
-            OURS, ("import_10k", "create_under_load"), functools.partial(self.creating, OURS)
-        )
+        for contender in (OURS, DESIGN):
+            real: tuple[str, ...] = ("fire_lateness_real",)
+            if contender is OURS:
+                real += ("create_under_load",)
+            self._guarded(contender, real, functools.partial(self.real, contender))
+        self._guarded(OURS, ("import_10k",), functools.partial(self.creating, OURS))
         self._guarded(OURS, ("history_10m",), functools.partial(self.big_history, OURS))
         self._guarded(OURS, ("jobs_1m",), functools.partial(self.big_store, OURS))
-        limit_benchmarks = tuple(
-            n
-            for n in ORDER
-            if n
-            not in ("history_1m", "retention_1m", "create_under_load", "history_10m", "jobs_1m")
+        self._guarded(OURS, ("api_throughput",), self.api)
+        ours_only = (
+            "history_1m",
+            "retention_1m",
+            "create_under_load",
+            "api_throughput",
+            "history_10m",
+            "jobs_1m",
         )
+        limit_benchmarks = tuple(n for n in ORDER if n not in ours_only)
         self._guarded(LIMIT, limit_benchmarks, self.limit)
         if self.backend.name == "postgresql":
             for peer in PEERS:
@@ -210,8 +226,7 @@ class Suite:
 
         def body(proc: Proc) -> None:
             self._put(proc, "memory", contender, memory.idle(proc, sizes))
-            fire, api = fire_lateness.run(contender, proc, sizes, self.workdir)
-            assert api is not None
+            fire, api, _ = fire_lateness.run(contender, proc, sizes, self.workdir)
             self._put(proc, "fire_lateness", contender, fire)
             self._put(proc, "api_under_load", contender, api)
             self._put(proc, "history_1m", contender, history.run(proc, sizes))
@@ -222,15 +237,33 @@ class Suite:
         finally:
             self.backend.release(url)
 
+    def real(self, contender: Contender) -> None:
+        sizes = self.sizes
+        extra = ", create_under_load" if contender is OURS else ""
+        log(f"{self.backend.name} {contender.name}: fire_lateness_real{extra}")
+        url = self.backend.prepare(EMPTY)
+
+        def body(proc: Proc) -> None:
+            beside = create_jobs.start_creates if contender is OURS else None
+            real, creates = fire_lateness.run_real(
+                contender, proc, sizes, self.workdir, beside=beside
+            )
+            self._put(proc, "fire_lateness_real", contender, real)
+            if creates is not None:
+                self._put(proc, "create_under_load", contender, creates)
+
+        try:
+            self._session(url, contender, body)
+        finally:
+            self.backend.release(url)
+
     def creating(self, contender: Contender) -> None:
         sizes = self.sizes
-        log(f"{self.backend.name} {contender.name}: import_10k, create_under_load")
+        log(f"{self.backend.name} {contender.name}: import_10k")
         url = self.backend.prepare(EMPTY)
 
         def body(proc: Proc) -> None:
             self._put(proc, "import_10k", contender, create_jobs.run_import(contender, proc, sizes))
-            figures = create_jobs.run_create_under_load(proc, sizes, self.workdir)
-            self._put(proc, "create_under_load", contender, figures)
 
         try:
             self._session(url, contender, body)
@@ -274,11 +307,41 @@ class Suite:
 
         def body(proc: Proc) -> None:
             self._put(proc, "throughput", peer, throughput.run(peer, proc, sizes))
-            fire, _ = fire_lateness.run(peer, proc, sizes, self.workdir, api_load=False)
+            fire, _, _ = fire_lateness.run(peer, proc, sizes, self.workdir)
             self._put(proc, "fire_lateness", peer, fire)
+            real, _ = fire_lateness.run_real(peer, proc, sizes, self.workdir)
+            lateness = {k: v for k, v in real.items() if not k.startswith("api_")}
+            self._put(proc, "fire_lateness_real", peer, lateness)
 
         try:
             self._session(url, peer, body)
+        finally:
+            self.backend.release(url)
+
+    def api(self) -> None:
+        """`api_throughput`: ours, and limit's bare endpoints beside it on the same
+        database (both idle while the other is measured)."""
+        sizes = self.sizes
+        log(f"{self.backend.name} ours, limit: api_throughput")
+        url = self.backend.prepare(history_recipe(sizes.api_jobs, sizes.api_runs_per_job))
+
+        def body(proc: Proc) -> None:
+            api_throughput.install_jobs(proc, sizes)
+            bare = LIMIT.spawn(url, self.workdir)
+            try:
+                bare.wait_ready(sizes.wait_budget_s)
+                ours, limit = api_throughput.run(proc, bare, sizes, self.workdir / "api")
+                bare.check()
+                self.results.put("api_throughput", LIMIT.name, limit)
+            finally:
+                bare.stop()
+            self._put(proc, "api_throughput", OURS, ours)
+
+        try:
+            self._session(url, OURS, body)
+        except Exception as exc:
+            self.results.fail(("api_throughput",), LIMIT.name, f"{type(exc).__name__}: {exc}"[:500])
+            raise
         finally:
             self.backend.release(url)
 
@@ -298,10 +361,10 @@ class Suite:
             put("list_jobs_100k", list_jobs.run(LIMIT, proc, sizes))
             put("memory", memory.with_jobs(proc))
             put("throughput", throughput.run(LIMIT, proc, sizes))
-            fire, api = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
-            assert api is not None
+            fire, api, _ = fire_lateness.run(LIMIT, proc, sizes, self.workdir)
             put("fire_lateness", fire)
             put("api_under_load", api)
+            put("fire_lateness_real", fire_lateness.run_real(LIMIT, proc, sizes, self.workdir)[0])
 
         try:
             self._session(url, LIMIT, body)

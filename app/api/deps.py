@@ -25,7 +25,9 @@ from app.tasks.client import SchedulerClient
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app state are `async def`: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread handoff per dependency and request.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -65,29 +67,29 @@ async def _rollback(session: AsyncSession) -> None:
         await run_undo(session)
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The process's database, for work that commits apart from the request."""
     database: Database = request.app.state.db
     return database
 
 
-def get_mailer(request: Request) -> EmailSender:
+async def get_mailer(request: Request) -> EmailSender:
     mailer: EmailSender = request.app.state.mailer
     return mailer
 
 
-def get_access_tokens(request: Request) -> security.AccessTokens:
+async def get_access_tokens(request: Request) -> security.AccessTokens:
     tokens: security.AccessTokens = request.app.state.access_tokens
     return tokens
 
 
-def get_client_address(request: Request) -> str:
+async def get_client_address(request: Request) -> str:
     """The peer's address: behind a proxy, run uvicorn with `--proxy-headers` and
     `--forwarded-allow-ips` so that this is the client's, not the proxy's."""
     return request.client.host if request.client else "unknown"
 
 
-def get_scheduler_client(request: Request) -> SchedulerClient:
+async def get_scheduler_client(request: Request) -> SchedulerClient:
     client: SchedulerClient = request.app.state.scheduler_client
     return client
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,11 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 ALGORITHM = "HS256"
+# Access tokens verified lately, kept with their claims until they expire: a client
+# sends the same token with every request, and checking its signature and claims again
+# costs more than the rest of a small request. What the token stands for (its user, its
+# version) is still looked up on every request.
+VERIFIED_TOKENS_KEPT = 1024
 
 
 class PasswordHasher:
@@ -88,6 +94,10 @@ class AccessTokens:
     key: str
     previous_keys: tuple[str, ...] = ()
     lifetime: timedelta = timedelta(minutes=15)
+    # token -> (its claims, its expiry as a Unix time); the oldest entry goes first.
+    _verified: dict[str, tuple[AccessClaims, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def issue(self, claims: AccessClaims) -> str:
         now = datetime.now(UTC)
@@ -104,6 +114,23 @@ class AccessTokens:
 
     def verify(self, token: str) -> AccessClaims | None:
         """The claims of a valid access token, or None."""
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires = known
+            if time.time() < expires:
+                return claims
+            del self._verified[token]
+            return None
+        claims_found = self._verify(token)
+        if claims_found is not None:
+            claims, expires = claims_found
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (claims, expires)
+            return claims
+        return None
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float] | None:
         payload: dict[str, Any] | None = None
         for key in (self.key, *self.previous_keys):
             try:
@@ -125,9 +152,11 @@ class AccessTokens:
         if type(version) is not int or not isinstance(family_id, str):
             return None
         try:
-            return AccessClaims(user_id=int(user_id), version=version, family_id=family_id)
+            claims = AccessClaims(user_id=int(user_id), version=version, family_id=family_id)
         except (TypeError, ValueError):
             return None
+        # PyJWT has checked `exp`: the token is valid while the time is before it.
+        return claims, float(payload["exp"])
 
 
 def new_secret_key() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Integer, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.scheduler import APSchedulerJob
@@ -18,15 +18,25 @@ async def get(db: AsyncSession, job_id: str) -> APSchedulerJob | None:
     return await db.get(APSchedulerJob, job_id)
 
 
+# The offset is walked over the primary key alone; only the page's rows (with their
+# pickled state) are read from the table. Built once, with the limit and offset bound:
+# building the subquery's columns again costs more per request than running it.
+_page_ids = (
+    select(APSchedulerJob.id)
+    .order_by(APSchedulerJob.id)
+    .limit(bindparam("page_limit", type_=Integer))
+    .offset(bindparam("page_offset", type_=Integer))
+    .subquery()
+)
+_PAGE = (
+    select(APSchedulerJob)
+    .join(_page_ids, APSchedulerJob.id == _page_ids.c.id)
+    .order_by(APSchedulerJob.id)
+)
+
+
 async def list_page(db: AsyncSession, *, limit: int, offset: int) -> Sequence[APSchedulerJob]:
-    # The offset is walked over the primary key alone; only the page's rows (with their
-    # pickled state) are read from the table.
-    page = select(APSchedulerJob.id).order_by(APSchedulerJob.id).limit(limit).offset(offset)
-    ids = page.subquery()
-    query = (
-        select(APSchedulerJob).join(ids, APSchedulerJob.id == ids.c.id).order_by(APSchedulerJob.id)
-    )
-    return (await db.scalars(query)).all()
+    return (await db.scalars(_PAGE, {"page_limit": limit, "page_offset": offset})).all()
 
 
 async def count(db: AsyncSession) -> int:

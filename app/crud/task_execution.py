@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Float,
     Select,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    literal_column,
     select,
     union_all,
     update,
@@ -198,48 +201,74 @@ async def list_running(db: AsyncSession, limit: int = 100) -> Sequence[TaskExecu
 _UNION_CHUNK = 100
 
 
-async def recent_outcomes(
-    db: AsyncSession, job_ids: Sequence[str], *, per_job: int
-) -> dict[str, list[tuple[ExecutionStatus, datetime]]]:
-    """The latest `per_job` runs of each job, newest first, as (status, started_at).
+@dataclass(frozen=True)
+class RecentRuns:
+    """What a job's latest runs say: the newest one's status and start, and among them
+    how many have finished and how many of those succeeded."""
 
-    One LIMITed range scan of the `(job_id, started_at)` index per job, unioned: the cost
-    follows the number of jobs asked for, however long their histories are.
+    last_status: ExecutionStatus
+    last_run_at: datetime
+    finished: int
+    successful: int
+
+
+async def recent_runs(
+    db: AsyncSession, job_ids: Sequence[str], *, per_job: int
+) -> dict[str, RecentRuns]:
+    """`RecentRuns` over the latest `per_job` runs of each job that has any.
+
+    One LIMITed range scan of the `(job_id, started_at)` index per job, aggregated in the
+    database and unioned: one row comes back per job, and the cost follows the number
+    of jobs asked for, however long their histories are.
     """
-    found: dict[str, list[tuple[int, ExecutionStatus, datetime]]] = {}
+    found: dict[str, RecentRuns] = {}
     for start in range(0, len(job_ids), _UNION_CHUNK):
         chunk = job_ids[start : start + _UNION_CHUNK]
-        statement = _recent_outcomes_statement(len(chunk), per_job)
+        statement = _recent_runs_statement(len(chunk), per_job)
         rows = await db.execute(statement, {f"job_{i}": job_id for i, job_id in enumerate(chunk)})
-        for execution_id, job_id, status, started_at in rows.all():
-            found.setdefault(job_id, []).append((execution_id, status, started_at))
-    return {
-        job_id: [
-            (status, started)
-            for _, status, started in sorted(runs, key=lambda r: (r[2], r[0]), reverse=True)
-        ]
-        for job_id, runs in found.items()
-    }
+        for job_id, last_status, last_run_at, finished, successful in rows.all():
+            if last_status is not None:
+                found[job_id] = RecentRuns(last_status, last_run_at, finished, successful)
+    return found
 
 
 @functools.lru_cache(maxsize=16)
-def _recent_outcomes_statement(jobs: int, per_job: int) -> CompoundSelect[Any]:
+def _recent_runs_statement(jobs: int, per_job: int) -> CompoundSelect[Any]:
     # Built once per size and reused: a statement object keeps its cache key, and
-    # building and hashing a 100-part UNION costs more than running it.
-    parts = [
-        select(
-            TaskExecution.id,
-            TaskExecution.job_id,
-            TaskExecution.status,
-            TaskExecution.started_at,
+    # building and hashing a 100-part UNION costs more than running it. The limits are
+    # part of the SQL: as bound values SQLAlchemy would render the whole statement
+    # again on every execution.
+    newest_first = (TaskExecution.started_at.desc(), TaskExecution.id.desc())
+    limit: ColumnElement[Any] = literal_column(str(int(per_job)))
+    one: ColumnElement[Any] = literal_column("1")
+    parts = []
+    for i in range(jobs):
+        job_id = bindparam(f"job_{i}", type_=TaskExecution.job_id.type)
+        latest = (
+            select(TaskExecution.status, TaskExecution.started_at)
+            .where(TaskExecution.job_id == job_id)
+            .order_by(*newest_first)
+            .limit(limit)
+            .subquery()
         )
-        .where(TaskExecution.job_id == bindparam(f"job_{i}"))
-        .order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
-        .limit(per_job)
-        .subquery()
-        for i in range(jobs)
-    ]
-    return union_all(*(select(part) for part in parts))
+        newest_status = (
+            select(TaskExecution.status)
+            .where(TaskExecution.job_id == job_id)
+            .order_by(*newest_first)
+            .limit(one)
+            .scalar_subquery()
+        )
+        parts.append(
+            select(
+                job_id.label("job_id"),
+                newest_status.label("last_status"),
+                func.max(latest.c.started_at).label("last_run_at"),
+                # Not `NOT IN (...)`: a list of values is also rendered per execution.
+                func.count(case((and_(*(latest.c.status != u for u in UNFINISHED_STATUSES)), 1))),
+                func.count(case((latest.c.status == ExecutionStatus.SUCCESS, 1))),
+            )
+        )
+    return union_all(*parts)
 
 
 def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:

@@ -5,12 +5,14 @@ connections to the loop that opened them."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +24,17 @@ from sqlalchemy.pool import NullPool
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections a pool keeps open between uses: as many as a process serves requests at
+# once under load, so that a burst does not open and close a connection per request.
+POOL_SIZE = 20
+# A pooled connection idle for longer than this is pinged before it is handed out, so a
+# connection the server dropped meanwhile (a restart, an idle timeout) is replaced
+# instead of failing the request. One in use a moment ago is not pinged: under load that
+# would be a round trip per request. Should the server drop it anyway, the request that
+# meets the dead connection fails, and that error discards every older connection of
+# the pool, so the next requests get new ones.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "idle_since"
 _UNDO = "undo_if_not_committed"
 _AFTER_COMMIT = "after_commit"
 
@@ -77,19 +90,43 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """`PING_AFTER_IDLE_SECONDS`: SQLAlchemy's `pool_pre_ping`, for idle connections only."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+            return  # just opened, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and hands out another one.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+    event.listen(pool, "checkin", checkin)
+    event.listen(pool, "checkout", checkout)
+
+
 def create_engine_for(
     url: str, *, pool: bool = True, pre_ping: bool = True, **options: Any
 ) -> AsyncEngine:
     ensure_sqlite_dir(url)
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-    else:
-        options["pool_pre_ping"] = pre_ping
     if not pool:
         options["poolclass"] = NullPool
+    else:
+        options.setdefault("pool_size", POOL_SIZE)
     engine = create_async_engine(url, **options)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+    elif pool and pre_ping:
+        _ping_when_idle(engine)
     return engine
 
 

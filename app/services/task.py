@@ -18,7 +18,7 @@ from app.crud import job as job_crud
 from app.crud import task_execution as execution_crud
 from app.models.audit import AuditAction, AuditEntry
 from app.models.scheduler import APSchedulerJob
-from app.models.task_execution import ExecutionStatus, TaskExecution
+from app.models.task_execution import TaskExecution
 from app.schemas.task import (
     BackfillRequest,
     BackfillResponse,
@@ -65,9 +65,28 @@ AUDITED_ACTIONS = {
 }
 
 
+# Stored job states read lately, and what they read as: most jobs of a page have not
+# changed since it was last shown, and reading a job from its pickled state (its trigger
+# described in words and as JSON) costs more than the query that fetched it. Keyed by
+# the state's bytes: a changed job is read again.
+JOB_INFOS_KEPT = 1024
+_job_infos: dict[tuple[str, bytes], JobInfo] = {}
+
+
 def job_info(row: APSchedulerJob) -> JobInfo:
     """A stored job as `JobInfo`, read from its pickled state without importing (or
-    running) anything of the job's own."""
+    running) anything of the job's own. Each call returns a copy of its own."""
+    key = (row.id, row.job_state)
+    info = _job_infos.get(key)
+    if info is None:
+        info = _read_job_info(row)
+        if len(_job_infos) >= JOB_INFOS_KEPT:
+            del _job_infos[next(iter(_job_infos))]
+        _job_infos[key] = info
+    return info.model_copy()
+
+
+def _read_job_info(row: APSchedulerJob) -> JobInfo:
     state: dict[str, Any] = pickle.loads(row.job_state)
     kwargs: dict[str, Any] = state.get("kwargs") or {}
     trigger = state["trigger"]
@@ -102,21 +121,15 @@ def job_info(row: APSchedulerJob) -> JobInfo:
 
 async def with_recent_outcomes(db: AsyncSession, jobs: list[JobInfo]) -> list[JobInfo]:
     """Fill in last status and success rate, from the latest runs of these jobs only."""
-    outcomes = await execution_crud.recent_outcomes(
-        db, [job.id for job in jobs], per_job=RECENT_RUNS
-    )
+    recent = await execution_crud.recent_runs(db, [job.id for job in jobs], per_job=RECENT_RUNS)
     for job in jobs:
-        runs = outcomes.get(job.id)
-        if not runs:
+        runs = recent.get(job.id)
+        if runs is None:
             continue
-        job.last_status, job.last_run_at = runs[0]
+        job.last_status, job.last_run_at = runs.last_status, runs.last_run_at
         # As in the job's stats: runs still going are not counted yet.
-        finished = [
-            status for status, _ in runs if status not in execution_crud.UNFINISHED_STATUSES
-        ]
-        if finished:
-            successes = sum(status == ExecutionStatus.SUCCESS for status in finished)
-            job.success_rate = round(successes / len(finished) * 100, 2)
+        if runs.finished:
+            job.success_rate = round(runs.successful / runs.finished * 100, 2)
     return jobs
 
 

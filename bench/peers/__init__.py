@@ -52,16 +52,12 @@ def python(name: str) -> Path:
 
 
 class Peer(Contender):
-    """A peer process: `python NAME_peer.py PORT DATABASE_URL TASK [...]`."""
+    """A peer process: `python NAME_peer.py PORT DATABASE_URL [...]`."""
 
-    task = "noop"
     # Seconds the peer takes to install a batch: a fixed part and a part per job
     # (planned with room to spare).
     install_s = 0.0
     install_s_per_job = 0.0
-
-    def __init__(self, task: str = "noop") -> None:
-        self.task = task
 
     def extra_args(self) -> list[str]:
         return []
@@ -79,7 +75,6 @@ class Peer(Contender):
                 str(HERE / f"{self.name}_peer.py"),
                 str(port),
                 database_url,
-                self.task,
                 *self.extra_args(),
             ],
             cwd=workdir,

@@ -2,11 +2,12 @@
 asyncpg event broker on PostgreSQL, results stored, in a virtual environment of its own
 (`bench/peers/__init__.py` makes it), so it never meets this project's pinned 3.x.
 
-`python apscheduler4_peer.py PORT DATABASE_URL TASK` (TASK: `noop`, or `write`: one small
-write transaction, as `bench_write` does for ours). It serves the benchmark's contender
-shape over plain HTTP: `GET /health`, `POST /bench/reset` (a `JobBatch` as JSON: the
-schedules it adds), `GET /bench/runs?prefix=` (job id, fire time, start time of every
-run). Nothing here imports the project: only this venv's packages.
+`python apscheduler4_peer.py PORT DATABASE_URL`. A batch's `work` is `noop`, or `write`:
+the one-row update of `bench_counters` that `bench_write` makes for ours. It serves the
+benchmark's contender shape over plain HTTP (`peer_http`): `GET /health`, `POST
+/bench/reset` (a `JobBatch` as JSON: the schedules it adds), `GET /bench/runs?prefix=`
+(job id, fire time, start time of every run). Nothing here imports the project: only
+this venv's packages.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import sys
 import threading
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 # (job id, fire time, start time) of every run.
 RUNS: list[tuple[str, float | None, float]] = []
 ENGINE: AsyncEngine | None = None
+# As `bench.tasks.COUNTER_ROWS` (the table is made by the benchmark).
+COUNTER_ROWS = 100
 # How long a run's result is kept in the data store (longer than any benchmark).
 RESULT_SECONDS = 3600
 
@@ -45,8 +49,8 @@ async def write(job_id: str) -> None:
     assert ENGINE is not None
     async with ENGINE.begin() as conn:
         await conn.execute(
-            text("DELETE FROM bench_peer_tokens WHERE expires_at < :now"),
-            {"now": datetime.now(UTC)},
+            text("UPDATE bench_counters SET n = n + 1, touched_at = :at WHERE id = :row"),
+            {"row": zlib.crc32(job_id.encode()) % COUNTER_ROWS, "at": datetime.now(UTC)},
         )
     RUNS.append((job_id, fire.timestamp() if fire else None, started))
 
@@ -56,9 +60,8 @@ def utc(t: float) -> datetime:
 
 
 class Peer:
-    def __init__(self, url: str, task: str) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.task = {"noop": noop, "write": write}[task]
         self.loop: asyncio.AbstractEventLoop | None = None
         self.scheduler: AsyncScheduler | None = None
         self.ready = threading.Event()
@@ -67,13 +70,6 @@ class Peer:
         global ENGINE
         self.loop = asyncio.get_running_loop()
         ENGINE = create_async_engine(self.url, pool_size=10)
-        async with ENGINE.begin() as conn:
-            await conn.execute(
-                text(
-                    "CREATE TABLE IF NOT EXISTS bench_peer_tokens "
-                    "(id serial PRIMARY KEY, expires_at timestamptz NOT NULL)"
-                )
-            )
         store = SQLAlchemyDataStore(ENGINE)
         broker = AsyncpgEventBroker.from_async_sqla_engine(ENGINE)
         async with AsyncScheduler(store, broker, max_concurrent_jobs=200) as scheduler:
@@ -89,6 +85,7 @@ class Peer:
             await self.scheduler.remove_schedule(schedule.id)
         RUNS.clear()
         interval = batch["interval_s"]
+        task = {"noop": noop, "write": write}[batch.get("work", "noop")]
         schedules = []
         for i in range(batch["count"]):
             job_id = f"{batch['prefix']}{i:06d}"
@@ -107,7 +104,7 @@ class Peer:
         # The first through the scheduler's API (it also stores the task) ...
         first_id, first_trigger = schedules[0]
         await self.scheduler.add_schedule(
-            self.task,
+            task,
             first_trigger,
             id=first_id,
             kwargs={"job_id": first_id},
@@ -150,8 +147,8 @@ class Peer:
 
 
 def main(argv: list[str]) -> None:
-    port, url, task = int(argv[0]), argv[1], argv[2]
-    peer = Peer(url, task)
+    port, url = int(argv[0]), argv[1]
+    peer = Peer(url)
 
     def reset(batch: dict[str, Any] | None) -> float:
         return float(peer.call(peer.reset(batch))) if batch else 0.0

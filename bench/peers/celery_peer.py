@@ -1,15 +1,15 @@
 """The `celery` peer: Celery beat with the benchmark's schedule and one Celery worker on
 RabbitMQ, in a virtual environment of its own (`bench/peers/__init__.py` makes it).
 
-`python celery_peer.py PORT DATABASE_URL TASK BROKER_URL` (TASK: `noop`, or `write`: one
-small write transaction). This process serves the benchmark's contender shape over plain
-HTTP (`GET /health`, `POST /bench/reset` with a `JobBatch`, `GET /bench/runs?prefix=`);
-on reset it (re)starts `celery beat` with that batch as its schedule and one `celery
-worker` (prefork, as many children as cores, Celery's default). Each run's task writes
-its job id and start time to a table in DATABASE_URL, where `/bench/runs` reads them:
-Celery beat sends no fire time, so the benchmark derives each run's slot from the
-schedule, as for `design`. The queue is this peer's own (auto-deleted with its worker)
-on the given broker.
+`python celery_peer.py PORT DATABASE_URL BROKER_URL`. A batch's `work` is `noop`, or
+`write`: the one-row update of `bench_counters` that `bench_write` makes for ours. This
+process serves the benchmark's contender shape over plain HTTP (`peer_http`); on reset
+it (re)starts `celery beat` with that batch as its schedule and one `celery worker`
+(prefork, as many children as cores, Celery's default). Each run's task writes its job
+id and start time to a table in DATABASE_URL, where `/bench/runs` reads them: Celery
+beat sends no fire time, so the benchmark derives each run's slot from the schedule, as
+for `design`. The queue is this peer's own (auto-deleted with its worker) on the given
+broker.
 
 Also the Celery app itself (`-A celery_peer`) for the beat and worker processes, which
 read their settings from the environment this process gives them.
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 QUEUE = os.environ.get("PEER_QUEUE", "bench-celery")
 DSN = os.environ.get("PEER_DSN", "")
 TABLE = "bench_celery_runs"
+# As `bench.tasks.COUNTER_ROWS` (the table is made by the benchmark).
+COUNTER_ROWS = 100
 
 app = Celery("celery_peer", broker=os.environ.get("PEER_BROKER", "amqp://"))
 app.conf.update(
@@ -71,7 +74,10 @@ def write(job_id: str) -> None:
     started = time.time()
     conn = _db()
     with conn.transaction():
-        conn.execute("DELETE FROM bench_peer_tokens WHERE expires_at < now()")
+        conn.execute(
+            "UPDATE bench_counters SET n = n + 1, touched_at = now() WHERE id = %s",
+            (zlib.crc32(job_id.encode()) % COUNTER_ROWS,),
+        )
     conn.execute(f"INSERT INTO {TABLE} (job_id, started) VALUES (%s, %s)", (job_id, started))
 
 
@@ -121,7 +127,7 @@ def _beat_schedule() -> dict[str, Any]:
             if batch.get("runs") is not None:
                 end = start + (batch["runs"] - 1) * interval + interval / 2
         entries[job_id] = {
-            "task": os.environ.get("PEER_TASK_NAME", "peer.noop"),
+            "task": f"peer.{batch.get('work', 'noop')}",
             "schedule": anchored(every, start, end),
             "args": (job_id,),
         }
@@ -132,10 +138,9 @@ app.conf.beat_schedule = _beat_schedule()
 
 
 class Peer:
-    def __init__(self, port: int, url: str, task: str, broker: str) -> None:
+    def __init__(self, port: int, url: str, broker: str) -> None:
         self.port = port
         self.dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        self.task = task
         self.broker = broker
         self.workdir = Path(os.environ.get("PEER_WORKDIR", "/tmp"))
         self.children: list[subprocess.Popen[bytes]] = []
@@ -145,10 +150,6 @@ class Peer:
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(id bigserial PRIMARY KEY, job_id text NOT NULL, started double precision)"
             )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS bench_peer_tokens "
-                "(id serial PRIMARY KEY, expires_at timestamptz NOT NULL)"
-            )
 
     def _env(self, batch_path: Path | None) -> dict[str, str]:
         env = {
@@ -156,7 +157,6 @@ class Peer:
             "PEER_QUEUE": f"bench-celery-{self.port}",
             "PEER_DSN": self.dsn,
             "PEER_BROKER": self.broker,
-            "PEER_TASK_NAME": f"peer.{self.task}",
             "PYTHONPATH": str(HERE),
         }
         if batch_path is not None:
@@ -214,8 +214,8 @@ class Peer:
 
 
 def main(argv: list[str]) -> None:
-    port, url, task, broker = int(argv[0]), argv[1], argv[2], argv[3]
-    peer = Peer(port, url, task, broker)
+    port, url, broker = int(argv[0]), argv[1], argv[2]
+    peer = Peer(port, url, broker)
     server = peer_http.server(port, lambda: True, peer.reset, peer.runs)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

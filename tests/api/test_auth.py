@@ -210,6 +210,20 @@ async def test_a_well_formed_token_minted_with_the_secret_is_accepted(
     assert response.json()["id"] == user["id"]
 
 
+async def test_a_token_accepted_before_is_refused_once_it_has_expired(
+    client: httpx.AsyncClient, settings: Settings, make_user: MakeUser
+) -> None:
+    # Accepted tokens are remembered; that must not outlive their expiry.
+    user, _ = await make_user()
+    expires = int(datetime.now(UTC).timestamp()) + 2
+    token = _hs256(settings, _claims(user["id"], exp=expires))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(ME, headers=headers)).status_code == 200
+    assert (await client.get(ME, headers=headers)).status_code == 200
+    await asyncio.sleep(max(0.0, expires - datetime.now(UTC).timestamp()) + 0.1)
+    assert_unauthorized(await client.get(ME, headers=headers))
+
+
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))
 async def test_bad_access_tokens_are_refused_with_401(
     client: httpx.AsyncClient, settings: Settings, make_user: MakeUser, kind: str

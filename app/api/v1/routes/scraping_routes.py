@@ -24,7 +24,7 @@ from app.services.scrape_session import BackgroundScrapes
 router = APIRouter(tags=["scraping"], route_class=StrictJSONRoute, responses=errors(AUTHENTICATED))
 
 
-def get_background_scrapes(request: Request) -> BackgroundScrapes:
+async def get_background_scrapes(request: Request) -> BackgroundScrapes:
     scrapes: BackgroundScrapes = request.app.state.background_scrapes
     return scrapes
 
