@@ -208,7 +208,7 @@ def run(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     """(lateness figures, API figures, the figures of `beside`). `bulk`: the jobs are
     installed all at once (`ours`: one import)."""
-    lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs)
+    lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs, bulk)
     jobs = batch(sizes, time.time() + lead, prefix=prefix, work=work)
     if bulk:
         contender.install_bulk(proc, jobs)

@@ -20,9 +20,12 @@ def params(sizes: Sizes) -> dict[str, Any]:
 
 
 def run(contender: Contender, proc: Proc, sizes: Sizes) -> dict[str, Any]:
-    due = time.time() + sizes.fire_lead_s + contender.install_lead_s(sizes.throughput_jobs)
+    # All at once (`ours`: one import): the figure is how fast runs are recorded, and
+    # thousands of creates one by one can take longer than any lead on a busy machine.
+    lead = contender.install_lead_s(sizes.throughput_jobs, bulk=True)
+    due = time.time() + sizes.fire_lead_s + lead
     jobs = JobBatch(prefix=PREFIX, count=sizes.throughput_jobs, first_fire=due)
-    contender.install(proc, jobs)
+    contender.install_bulk(proc, jobs)
     if time.time() > due:
         raise RuntimeError(f"{contender.name}: installing the jobs took past their fire time")
     time.sleep(max(0.0, due - time.time()))

@@ -98,7 +98,7 @@ class Peer(Contender):
             token=access_token(database_url),
         )
 
-    def install_lead_s(self, count: int) -> float:
+    def install_lead_s(self, count: int, bulk: bool = False) -> float:
         return self.install_s + count * self.install_s_per_job
 
     def install(self, proc: Proc, batch: JobBatch) -> None:
