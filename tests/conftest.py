@@ -332,3 +332,24 @@ async def stored_state(database: Database) -> dict[str, list[tuple[Any, ...]]]:
             rows = await db.execute(select(table).order_by(*table.primary_key.columns))
             state[table.name] = [tuple(row) for row in rows]
     return state
+
+
+async def assert_job_field_refused(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    database: Database,
+    job: dict[str, Any],
+    change: dict[str, Any],
+    named: str,
+) -> None:
+    """`change` is refused (422 naming `named`) both on a new job like `job` and as a
+    PATCH of `job`, which exists already; nothing stored changes."""
+    before = await stored_state(database)
+    created = await client.post(
+        "/api/v1/tasks", headers=headers, json={**job, "id": "refused", **change}
+    )
+    patched = await client.patch(f"/api/v1/tasks/{job['id']}", headers=headers, json=change)
+    for response in (created, patched):
+        assert response.status_code == 422, response.text
+        assert named in response.text
+    assert await stored_state(database) == before

@@ -12,7 +12,7 @@ import pytest
 
 from app.core.config import Settings
 from app.db.session import Database
-from tests.conftest import create_job, run_and_wait, stored_state, wait_for
+from tests.conftest import assert_job_field_refused, create_job, run_and_wait, wait_for
 from tests.tasks.http_target import HttpTarget
 
 HOURLY = {"type": "interval", "hours": 1}
@@ -143,30 +143,18 @@ async def test_a_bad_pause_after_failures_is_a_422_naming_it(
     http_target: HttpTarget,
     value: Any,
 ) -> None:
-    await create_job(
+    job = {
+        "id": "fragile",
+        "task": "http_request",
+        "params": {"url": f"{http_target.url}/ok"},
+        "trigger": HOURLY,
+    }
+    await create_job(client, admin_headers, **job)
+    await assert_job_field_refused(
         client,
         admin_headers,
-        id="fragile",
-        task="http_request",
-        params={"url": f"{http_target.url}/ok"},
-        trigger=HOURLY,
+        database,
+        job,
+        {"pause_after_failures": value},
+        "pause_after_failures",
     )
-    before = await stored_state(database)
-    created = await client.post(
-        "/api/v1/tasks",
-        headers=admin_headers,
-        json={
-            "id": "refused",
-            "task": "http_request",
-            "params": {"url": f"{http_target.url}/ok"},
-            "trigger": HOURLY,
-            "pause_after_failures": value,
-        },
-    )
-    patched = await client.patch(
-        "/api/v1/tasks/fragile", headers=admin_headers, json={"pause_after_failures": value}
-    )
-    for response in (created, patched):
-        assert response.status_code == 422, response.text
-        assert "pause_after_failures" in response.text
-    assert await stored_state(database) == before

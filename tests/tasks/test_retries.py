@@ -13,12 +13,12 @@ import pytest
 from app.core.config import Settings
 from app.db.session import Database
 from tests.conftest import (
+    assert_job_field_refused,
     bearer,
     create_job,
     executions,
     login,
     running_app,
-    stored_state,
     wait_for,
 )
 from tests.tasks.http_target import HttpTarget
@@ -236,31 +236,14 @@ async def test_a_bad_retry_is_a_422_naming_the_field_and_changes_nothing(
     retry: Any,
     field: str,
 ) -> None:
-    await create_job(
-        client,
-        admin_headers,
-        id="kept",
-        task="http_request",
-        params={"url": f"{http_target.url}/ok"},
-        trigger=HOURLY,
-    )
-    before = await stored_state(database)
-    created = await client.post(
-        "/api/v1/tasks",
-        headers=admin_headers,
-        json={
-            "id": "refused",
-            "task": "http_request",
-            "params": {"url": f"{http_target.url}/ok"},
-            "trigger": HOURLY,
-            "retry": retry,
-        },
-    )
-    patched = await client.patch("/api/v1/tasks/kept", headers=admin_headers, json={"retry": retry})
-    for response in (created, patched):
-        assert response.status_code == 422, response.text
-        assert field in response.text
-    assert await stored_state(database) == before
+    job = {
+        "id": "kept",
+        "task": "http_request",
+        "params": {"url": f"{http_target.url}/ok"},
+        "trigger": HOURLY,
+    }
+    await create_job(client, admin_headers, **job)
+    await assert_job_field_refused(client, admin_headers, database, job, {"retry": retry}, field)
 
 
 async def test_a_waiting_attempt_survives_a_restart(
