@@ -284,17 +284,13 @@ class CachedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def _load(self) -> None:
         table = self.jobs_t
         postgresql = self.engine.dialect.name == "postgresql"
-        # In memory's order (next run time, paused last, then id as Python compares
-        # strings: by code point, which is the C collation's order of UTF-8), sorted by
-        # the database rather than in Python.
-        # On PostgreSQL this is the next run time index's order, then a sort of each run
-        # of equal times.
-        order = (
-            (table.c.next_run_time.nulls_last(), table.c.id.collate("C"))
-            if postgresql
-            else (table.c.next_run_time.is_(None), table.c.next_run_time, table.c.id)
+        # In memory's order: next run time, paused last, then id as Python compares
+        # strings (by code point: the C collation's order of UTF-8, SQLite's BINARY).
+        # Both databases walk the next run time index and sort only runs of equal times.
+        job_id = table.c.id.collate("C") if postgresql else table.c.id
+        query = select(table.c.id, table.c.next_run_time, table.c.job_state).order_by(
+            table.c.next_run_time.nulls_last(), job_id
         )
-        query = select(table.c.id, table.c.next_run_time, table.c.job_state).order_by(*order)
         sql = str(query.compile(dialect=self.engine.dialect))
         with self._reading() as connection:
             # The driver's own cursor, LOAD_BATCH rows a fetch: SQLAlchemy's streaming
