@@ -201,3 +201,43 @@ async def test_a_stored_job_that_cannot_be_loaded_is_dropped_and_the_rest_fire(
         assert await asyncio.to_thread(scheduler.engine.get_job, "broken") is None
     finally:
         await scheduler.shutdown()
+
+
+async def test_jobs_stored_with_one_next_run_time_each_fire_once_after_a_restart(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    """The next leader reads jobs sharing a next run time in the order it keeps them in:
+    ids that a locale collation sorts unlike Python (case, punctuation) still each fire
+    once and move on, none lost or fired twice."""
+    out = str(tmp_path / "ties.txt")
+    ids = ["tie_b", "tie_A", "tie-c", "Tie_d", "tie_E", "tiea"]
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    first = EnhancedScheduler(settings, database)
+    await first.start()
+    try:
+        for job_id in ids:
+            spec = JobSpec(
+                id=job_id,
+                name=job_id,
+                task="test_record",
+                params={"path": out},
+                trigger=IntervalSpec(hours=1),
+            )
+            await asyncio.to_thread(first.ensure_job, spec)
+            await asyncio.to_thread(first.engine.modify_job, job_id, next_run_time=due)
+    finally:
+        await first.shutdown()
+
+    second = EnhancedScheduler(settings, database)
+    await second.start()
+    try:
+        await wait_for(lambda: len(lines(out)) == len(ids), timeout=20)
+        await asyncio.sleep(0.5)
+        jobs = {j.id: j for j in await asyncio.to_thread(second.engine.get_jobs)}
+        for job_id in ids:
+            assert jobs[job_id].next_run_time > due
+    finally:
+        await second.shutdown()
+    runs = Counter(row.job_id for row in await _rows(database, ""))
+    assert {job_id: runs[job_id] for job_id in ids} == dict.fromkeys(ids, 1)
+    assert len(lines(out)) == len(ids)
