@@ -7,18 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    CompoundSelect,
     Float,
+    Integer,
     Select,
     and_,
     bindparam,
     case,
     cast,
+    column,
     delete,
     func,
-    literal_column,
     select,
+    text,
     union_all,
     update,
 )
@@ -26,7 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
+from sqlalchemy.sql.selectable import TextualSelect
 
+from app.db.types import UTCDateTime
 from app.models.task_execution import (
     ExecutionStatus,
     ExecutionTrigger,
@@ -233,42 +235,36 @@ async def recent_runs(
 
 
 @functools.lru_cache(maxsize=16)
-def _recent_runs_statement(jobs: int, per_job: int) -> CompoundSelect[Any]:
-    # Built once per size and reused: a statement object keeps its cache key, and
-    # building and hashing a 100-part UNION costs more than running it. The limits are
-    # part of the SQL: as bound values SQLAlchemy would render the whole statement
-    # again on every execution.
-    newest_first = (TaskExecution.started_at.desc(), TaskExecution.id.desc())
-    limit: ColumnElement[Any] = literal_column(str(int(per_job)))
-    one: ColumnElement[Any] = literal_column("1")
-    parts = []
-    for i in range(jobs):
-        job_id = bindparam(f"job_{i}", type_=TaskExecution.job_id.type)
-        latest = (
-            select(TaskExecution.status, TaskExecution.started_at)
-            .where(TaskExecution.job_id == job_id)
-            .order_by(*newest_first)
-            .limit(limit)
-            .subquery()
+def _recent_runs_statement(jobs: int, per_job: int) -> TextualSelect:
+    # Written out once per size and reused. Not built from SQLAlchemy constructs: the
+    # compiled-statement cache hashes and compares a construct's whole cache key on every
+    # execution, and a 100-part UNION's key costs more to look up than the query takes;
+    # a text statement's key is its string, whose hash Python keeps.
+    unfinished = ", ".join(f"'{status.value}'" for status in UNFINISHED_STATUSES)
+    newest_first = "ORDER BY started_at DESC, id DESC"
+    parts = [
+        f"SELECT :job_{i} AS job_id, "
+        f"(SELECT status FROM task_executions WHERE job_id = :job_{i} {newest_first} "
+        "LIMIT 1) AS last_status, "
+        "max(started_at) AS last_run_at, "
+        f"count(CASE WHEN status NOT IN ({unfinished}) THEN 1 END) AS finished, "
+        f"count(CASE WHEN status = '{ExecutionStatus.SUCCESS.value}' THEN 1 END) AS successful "
+        f"FROM (SELECT status, started_at FROM task_executions WHERE job_id = :job_{i} "
+        f"{newest_first} LIMIT {int(per_job)}) AS latest"
+        for i in range(jobs)
+    ]
+    job_id_type = TaskExecution.job_id.type
+    return (
+        text(" UNION ALL ".join(parts))
+        .bindparams(*(bindparam(f"job_{i}", type_=job_id_type) for i in range(jobs)))
+        .columns(
+            column("job_id", job_id_type),
+            column("last_status", TaskExecution.status.type),
+            column("last_run_at", UTCDateTime()),
+            column("finished", Integer()),
+            column("successful", Integer()),
         )
-        newest_status = (
-            select(TaskExecution.status)
-            .where(TaskExecution.job_id == job_id)
-            .order_by(*newest_first)
-            .limit(one)
-            .scalar_subquery()
-        )
-        parts.append(
-            select(
-                job_id.label("job_id"),
-                newest_status.label("last_status"),
-                func.max(latest.c.started_at).label("last_run_at"),
-                # Not `NOT IN (...)`: a list of values is also rendered per execution.
-                func.count(case((and_(*(latest.c.status != u for u in UNFINISHED_STATUSES)), 1))),
-                func.count(case((latest.c.status == ExecutionStatus.SUCCESS, 1))),
-            )
-        )
-    return union_all(*parts)
+    )
 
 
 def _stats_query(job_id: str | None, is_postgresql: bool) -> Select[Any]:
@@ -341,8 +337,6 @@ async def _p95_duration_sqlite(
 
 def _as_utc(value: Any) -> Any:
     # Aggregates bypass the column type, so SQLite hands back text or naive values.
-    from app.db.types import UTCDateTime
-
     if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str):
