@@ -19,7 +19,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
