@@ -688,3 +688,15 @@ async def mark_published(db: AsyncSession, execution_id: int) -> None:
 async def queue_depth(db: AsyncSession) -> int:
     query = select(func.count()).where(TaskExecution.status == ExecutionStatus.QUEUED)
     return int(await db.scalar(query) or 0)
+
+
+async def running_on_workers(db: AsyncSession) -> dict[str | None, int]:
+    """Runs a worker has claimed and not ended, by task."""
+    query = (
+        select(TaskExecution.task, func.count())
+        .where(
+            TaskExecution.status == ExecutionStatus.RUNNING, TaskExecution.claim_token.is_not(None)
+        )
+        .group_by(TaskExecution.task)
+    )
+    return {task: int(count) for task, count in (await db.execute(query)).all()}
