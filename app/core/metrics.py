@@ -2,12 +2,14 @@
 
 Each process has its own registry, and runs happen only in the scheduler leader, so
 run metrics (runs, durations, lateness, running, last success) come from the leader's
-`/metrics`; every process reports `scheduler_leader` (1 where it leads), which tells
+`/metrics`, runs on workers included (the leader counts those running from their
+rows); every process reports `scheduler_leader` (1 where it leads), which tells
 Prometheus which target that is. API-only workers expose the process metrics alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -36,7 +38,14 @@ LATENESS = Histogram(
     ["task"],
     buckets=LATENESS_BUCKETS,
 )
-RUNNING = Gauge("scheduler_jobs_running", "Runs in progress, by task", ["task"])
+# Runs running now, wherever they run: on the leader (counted as they start and end),
+# or claimed by a worker and not ended (the leader counts their rows, see
+# `pool_running`). Queued runs are not running yet: `pool_queue_depth`.
+RUNNING = Gauge(
+    "scheduler_jobs_running",
+    "Runs running now, on the leader or on a worker, by task (queued runs: pool_queue_depth)",
+    ["task"],
+)
 LEADER = Gauge("scheduler_leader", "1 if this process is the scheduler leader, else 0")
 LAST_SUCCESS = Gauge(
     "scheduler_job_last_success_timestamp_seconds",
@@ -80,9 +89,13 @@ def set_leader(leading: bool) -> None:
 
 
 def run_started(task: str | None, scheduled_at: datetime | None, started_at: datetime) -> None:
-    """A run has claimed its slot and starts now. Manual runs have no fire time, hence
-    no lateness."""
+    """A run on the leader has claimed its slot and starts now."""
     RUNNING.labels(_task(task)).inc()
+    observe_lateness(task, scheduled_at, started_at)
+
+
+def observe_lateness(task: str | None, scheduled_at: datetime | None, started_at: datetime) -> None:
+    """Manual runs have no fire time, hence no lateness."""
     if scheduled_at is not None:
         LATENESS.labels(_task(task)).observe(max(0.0, (started_at - scheduled_at).total_seconds()))
 
@@ -94,7 +107,19 @@ def run_finished(
     started_at: datetime,
     finished_at: datetime,
 ) -> None:
+    """A run on the leader has ended."""
     RUNNING.labels(_task(task)).dec()
+    observe_run(job_id, task, status, started_at, finished_at)
+
+
+def observe_run(
+    job_id: str,
+    task: str | None,
+    status: str,
+    started_at: datetime,
+    finished_at: datetime,
+) -> None:
+    """The duration and outcome of a run that started."""
     DURATION.labels(_task(task)).observe((finished_at - started_at).total_seconds())
     observe_outcome(job_id, status, finished_at)
 
@@ -135,6 +160,22 @@ POOL_DUPLICATES_DROPPED = Counter(
 def pool_state(queue_depth: int, workers_alive: int) -> None:
     POOL_QUEUE_DEPTH.set(queue_depth)
     POOL_WORKERS_ALIVE.set(workers_alive)
+
+
+# Tasks `pool_running` has given a value, so that one with no run left goes back to 0.
+_pool_running_tasks: set[str] = set()
+
+
+def pool_running(counts: Mapping[str | None, int]) -> None:
+    """Runs running on workers now, by task, as their rows say: with the broker
+    executor every run is one of them, whichever leader queued it."""
+    current = {_task(task): count for task, count in counts.items()}
+    for task in _pool_running_tasks - current.keys():
+        RUNNING.labels(task).set(0)
+    for task, count in current.items():
+        RUNNING.labels(task).set(count)
+    _pool_running_tasks.clear()
+    _pool_running_tasks.update(current)
 
 
 def pool_dispatched(task: str | None, queued_at: datetime, claimed_at: datetime) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Float,
     Integer,
     Select,
@@ -28,6 +29,7 @@ from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.selectable import TextualSelect
 
 from app.db.types import UTCDateTime
+from app.models.scheduler import APSchedulerJob
 from app.models.task_execution import (
     ExecutionStatus,
     ExecutionTrigger,
@@ -100,11 +102,27 @@ async def close_running(db: AsyncSession, *, keep_runner: str, now: datetime) ->
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _job_not_paused() -> ColumnElement[bool]:
+    # A paused job's waiting rows wait for its resume. Left out here, in the SQL, so that
+    # they never take the places of other jobs' rows in a poll's LIMIT. A row whose job
+    # is gone has no job row at all: it is still started, to end `cancelled`.
+    return ~(
+        select(APSchedulerJob.id)
+        .where(APSchedulerJob.id == TaskExecution.job_id, APSchedulerJob.next_run_time.is_(None))
+        .exists()
+    )
+
+
 async def due_attempts(db: AsyncSession, now: datetime, limit: int) -> Sequence[TaskExecution]:
-    """Waiting attempts whose backoff has passed, the longest due first."""
+    """Waiting attempts whose backoff has passed, the longest due first; those of paused
+    jobs are left waiting."""
     result = await db.execute(
         select(TaskExecution)
-        .where(TaskExecution.status == ExecutionStatus.WAITING, TaskExecution.not_before <= now)
+        .where(
+            TaskExecution.status == ExecutionStatus.WAITING,
+            TaskExecution.not_before <= now,
+            _job_not_paused(),
+        )
         .order_by(TaskExecution.not_before)
         .limit(limit)
     )
@@ -127,11 +145,11 @@ async def count_buffered(db: AsyncSession, job_id: str) -> int:
 
 
 async def buffered_heads(db: AsyncSession, limit: int) -> Sequence[TaskExecution]:
-    """The oldest buffered slot of each job that has one: the next to start when its
-    job has no run going. At most `limit` jobs."""
+    """The oldest buffered slot of each job that has one and is not paused: the next to
+    start when its job has no run going. At most `limit` jobs."""
     oldest = (
         select(func.min(TaskExecution.id).label("id"))
-        .where(_buffered())
+        .where(_buffered(), _job_not_paused())
         .group_by(TaskExecution.job_id)
         .limit(limit)
         .subquery()
@@ -156,10 +174,15 @@ async def unfinished_ids(db: AsyncSession, job_id: str) -> list[int]:
 
 async def take_attempt(db: AsyncSession, execution_id: int, values: dict[str, Any]) -> bool:
     """Start a waiting attempt (`values`: its new status and what goes with it) in one
-    conditional UPDATE: False if it is not waiting any more, so it starts once."""
+    conditional UPDATE: False if it is not waiting any more, so it starts once, or if its
+    job was paused since the poll read it."""
     result = await db.execute(
         update(TaskExecution)
-        .where(TaskExecution.id == execution_id, TaskExecution.status == ExecutionStatus.WAITING)
+        .where(
+            TaskExecution.id == execution_id,
+            TaskExecution.status == ExecutionStatus.WAITING,
+            _job_not_paused(),
+        )
         .values(**values)
         .returning(TaskExecution.id)
     )
@@ -659,3 +682,15 @@ async def mark_published(db: AsyncSession, execution_id: int) -> None:
 async def queue_depth(db: AsyncSession) -> int:
     query = select(func.count()).where(TaskExecution.status == ExecutionStatus.QUEUED)
     return int(await db.scalar(query) or 0)
+
+
+async def running_on_workers(db: AsyncSession) -> dict[str | None, int]:
+    """Runs a worker has claimed and not ended, by task."""
+    query = (
+        select(TaskExecution.task, func.count())
+        .where(
+            TaskExecution.status == ExecutionStatus.RUNNING, TaskExecution.claim_token.is_not(None)
+        )
+        .group_by(TaskExecution.task)
+    )
+    return {task: int(count) for task, count in (await db.execute(query)).all()}

@@ -3,6 +3,7 @@ applied by the scheduler leader, history and stats from `TaskManager`."""
 
 from __future__ import annotations
 
+import base64
 import bisect
 import pickle
 from collections.abc import Sequence
@@ -152,6 +153,17 @@ async def get_job(db: AsyncSession, job_id: str) -> JobInfo:
     return job
 
 
+async def _changed_job(db: AsyncSession, job_id: str, result: dict[str, Any]) -> JobInfo:
+    """The job as the leader's change stored it (see `commands.JOB_STATE`), not as the
+    table holds it by now; read from the table if the answer does not carry it."""
+    state = result.get(commands.JOB_STATE)
+    if not isinstance(state, str):
+        return await get_job(db, job_id)
+    stored = APSchedulerJob(id=job_id, job_state=base64.b64decode(state))
+    [job] = await with_recent_outcomes(db, [job_info(stored)])
+    return job
+
+
 def list_tasks() -> list[TaskInfo]:
     return [
         TaskInfo(
@@ -195,7 +207,7 @@ async def create_job(
             actor, AuditAction.CREATE, data.id, reason=data.reason or reason
         ),
     )
-    job = await get_job(db, data.id)
+    job = await _changed_job(db, data.id, result)
     await audit_service.complete(db, result, audit_service.job_snapshot(job))
     return job
 
@@ -239,7 +251,7 @@ async def update_job(
             reason=data.reason or reason,
         ),
     )
-    job = await get_job(db, job_id)
+    job = await _changed_job(db, job_id, result)
     await audit_service.complete(db, result, audit_service.job_snapshot(job))
     return job
 

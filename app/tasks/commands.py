@@ -17,6 +17,11 @@ from app.tasks.registry import JobSpec
 from app.tasks.retry_policy import RetryPolicy
 from app.tasks.trigger_specs import TriggerSpec
 
+# The key of the leader's answer to `AddJob` and `ModifyJob` that holds the job as the
+# change stored it: its `job_state` (the pickled state of `apscheduler_jobs`), base64. A
+# one-off job due at once may have run and left the table before the request reads it.
+JOB_STATE = "job_state"
+
 
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -19,6 +19,7 @@ from app.core.errors import Conflict, NotFound
 from app.models.task_execution import ExecutionTrigger
 from app.tasks import overlap, specs, trigger_specs
 from app.tasks.commands import (
+    JOB_STATE,
     AddJob,
     BackfillJob,
     CancelRun,
@@ -86,11 +87,11 @@ class CommandHandler:
             case AddJob():
                 # The leader may run other code than the process that took the request.
                 specs.check_task(self.registry, command.task, command.params)
-                self.writer.add(command.spec(), paused=command.paused)
-                return {"status": "created"}
+                job = self.writer.add(command.spec(), paused=command.paused)
+                return {"status": "created", JOB_STATE: self.writer.stored_state(job)}
             case ModifyJob():
-                self._modify(command)
-                return {"status": "modified"}
+                job = self._modify(command)
+                return {"status": "modified", JOB_STATE: self.writer.stored_state(job)}
             case PauseJob():
                 self.writer.pause(self.writer.existing(command.job_id))
                 return {"status": "paused"}
@@ -112,7 +113,8 @@ class CommandHandler:
                 return {"status": self.writer.ensure(command.spec)}
         raise AssertionError(f"unhandled command {command!r}")
 
-    def _modify(self, command: ModifyJob) -> None:
+    def _modify(self, command: ModifyJob) -> Job:
+        """The job as stored after the change."""
         job = self.writer.existing(command.job_id)
         given = command.model_fields_set
         kwargs = dict(job.kwargs)
@@ -141,9 +143,10 @@ class CommandHandler:
         for key in ("name", "max_instances", "misfire_grace_time", "coalesce"):
             if key in given:
                 changes[key] = getattr(command, key)
-        self.writer.modify(job, changes)
+        changed = self.writer.modify(job, changes)
         if command.trigger is not None:
-            self.writer.reschedule(job, trigger_specs.build_trigger(command.trigger))
+            changed = self.writer.reschedule(job, trigger_specs.build_trigger(command.trigger))
+        return changed
 
     async def _run_now(self, command: RunJob) -> dict[str, Any]:
         job = await asyncio.to_thread(self.writer.existing, command.job_id)

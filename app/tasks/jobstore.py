@@ -538,6 +538,11 @@ class SchedulerEngine(BackgroundScheduler):  # type: ignore[misc]
         with self._jobstores_lock:
             return store.find_jobs(match_id, containing)
 
+    def state_of(self, job: Job) -> bytes:
+        """The job's state as the store writes it (the table's `job_state`)."""
+        store: CachedJobStore = self._jobstores["default"]
+        return store._state(job)
+
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool) -> None:
         """Store `jobs` at once (`CachedJobStore.add_jobs`) between firing rounds, then
         wake the engine once: adding them one by one costs a transaction and a wake-up

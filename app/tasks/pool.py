@@ -74,6 +74,8 @@ class Pool:
             with contextlib.suppress(Exception):
                 await self.broker.stop()
         await self._listen_engine.dispose()
+        # No longer the leader: its count of runs on workers would only go stale.
+        metrics.pool_running({})
 
     # --- a run -----------------------------------------------------------------------
 
@@ -194,6 +196,7 @@ class Pool:
             )
             finished = await execution_crud.finished_among(db, list(self._waiting))
             depth = await execution_crud.queue_depth(db)
+            running = await execution_crud.running_on_workers(db)
             workers = await worker_crud.list_with_liveness(db, lease)
             await worker_crud.forget_gone(db, FORGET_WORKERS_SECONDS)
         for reason, ids in (
@@ -205,6 +208,7 @@ class Pool:
                 logger.warning("reaped %d run(s) as %s: %s", len(ids), reason, ids)
             metrics.pool_reaped(reason, len(ids))
         metrics.pool_state(depth, sum(alive for _, alive in workers))
+        metrics.pool_running(running)
         self._resolve(finished)
         for execution_id, body in republish:
             message = _message(execution_id, body)

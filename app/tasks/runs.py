@@ -516,11 +516,12 @@ class Runs:
         return []
 
     def observe_pool_run(self, row: TaskExecution) -> RunOutcome:
-        """Metrics and alerts for a run a worker ended (or the leader reaped)."""
+        """Metrics and alerts for a run a worker ended (or the leader reaped). The
+        running gauge is not touched: the pool counts runs on workers from their rows."""
         started = row.started_at if row.runner is not None else None
         if started is not None:
             due = None if row.trigger is ExecutionTrigger.BACKFILL else row.scheduled_at
-            metrics.run_started(row.task, due, started)
+            metrics.observe_lateness(row.task, due, started)
             metrics.pool_dispatched(row.task, row.created_at, started)
         outcome = RunOutcome(
             job_id=row.job_id,
@@ -534,7 +535,7 @@ class Runs:
             finished_at=row.completed_at or datetime.now(UTC),
             error_message=row.error_message,
         )
-        self._observe(outcome)
+        self._observe(outcome, on_pool=True)
         return outcome
 
     async def _finish(
@@ -607,12 +608,13 @@ class Runs:
             error_message=message,
         )
 
-    def _observe(self, outcome: RunOutcome) -> None:
+    def _observe(self, outcome: RunOutcome, *, on_pool: bool = False) -> None:
         """Metrics and alerts for an outcome just recorded. Neither may delay or fail the
         run: metrics are in memory, and alerts go out on tasks of their own."""
         try:
             if outcome.started_at is not None:
-                metrics.run_finished(
+                finished = metrics.observe_run if on_pool else metrics.run_finished
+                finished(
                     outcome.job_id,
                     outcome.task,
                     outcome.status,

@@ -4,6 +4,7 @@ event loop. It speaks of job specs only; which jobs a domain wants is the catalo
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -161,14 +162,24 @@ class JobWriter:
         changed = sum(self.ensure(spec, stored) != "unchanged" for spec in wanted.values())
         return changed, len(orphans)
 
-    def reschedule(self, job: Job, trigger: BaseTrigger) -> None:
+    def reschedule(self, job: Job, trigger: BaseTrigger) -> Job:
+        """The job as stored after the change."""
         was_paused = job.next_run_time is None
-        self.engine.reschedule_job(job.id, trigger=trigger)
+        changed: Job = self.engine.reschedule_job(job.id, trigger=trigger)
         if was_paused:
-            self.engine.pause_job(job.id)
+            changed = self.engine.pause_job(job.id)
+        return changed
 
-    def modify(self, job: Job, changes: dict[str, Any]) -> None:
-        self.engine.modify_job(job.id, **changes)
+    def modify(self, job: Job, changes: dict[str, Any]) -> Job:
+        """The job as stored after the change."""
+        changed: Job = self.engine.modify_job(job.id, **changes)
+        return changed
+
+    def stored_state(self, job: Job) -> str:
+        """The job's state as the store wrote it, as text for a command's answer: the API
+        reads it as it reads the table's rows, also once the job has left the table (a
+        one-off job that ran at once)."""
+        return base64.b64encode(self.engine.state_of(job)).decode("ascii")
 
     def pause(self, job: Job) -> None:
         self.engine.pause_job(job.id)

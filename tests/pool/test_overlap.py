@@ -4,6 +4,7 @@ worker runs the new slot."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from app.models.task_execution import ExecutionStatus, ExecutionTrigger
+from app.tasks.scheduler import ATTEMPT_POLL_SECONDS
 from tests.conftest import wait_until
 from tests.pool.conftest import PoolCluster, needs_postgresql
 from tests.pool.test_pool import create_job, run_now
@@ -63,6 +65,44 @@ def test_buffer_one_waits_in_its_row_then_runs_on_a_worker(
     assert manual.status is ExecutionStatus.SUCCESS
     assert manual.completed_at is not None
     assert done.started_at >= manual.completed_at
+    assert len(lines(str(out))) == 2
+
+
+def test_a_buffered_slot_of_a_paused_job_waits_for_its_resume_then_runs_on_a_worker(
+    pool: PoolCluster, tmp_path: Path
+) -> None:
+    [leader] = pool.start_leaders()
+    worker = pool.start_worker("o3")
+    out = tmp_path / "held.txt"
+    create_job(
+        leader,
+        "held",
+        {"path": str(out), "sleep": 6},
+        trigger=one_slot_soon(3),
+        overlap="buffer_one",
+    )
+    run_now(leader, "held")
+    [waiting] = wait_until(lambda: scheduled(pool, "held", ExecutionStatus.WAITING), timeout=30)
+    paused = leader.request("POST", "/api/v1/tasks/held/pause")
+    assert paused.status_code == 200, paused.text
+    wait_until(
+        lambda: [r for r in pool.rows(job_id="held") if r.status is ExecutionStatus.SUCCESS],
+        timeout=60,
+    )
+    # The run it waited behind has ended; paused, the job starts nothing.
+    time.sleep(3 * ATTEMPT_POLL_SECONDS)
+    assert [r.status for r in pool.rows(job_id="held") if r.id == waiting.id] == [
+        ExecutionStatus.WAITING
+    ]
+    assert len(lines(str(out))) == 1
+    resumed_at = datetime.now(UTC)
+    resumed = leader.request("POST", "/api/v1/tasks/held/resume")
+    assert resumed.status_code == 200, resumed.text
+    [done] = wait_until(lambda: scheduled(pool, "held", ExecutionStatus.SUCCESS), timeout=60)
+    assert done.id == waiting.id
+    assert done.runner == worker.worker_id
+    assert done.started_at is not None
+    assert done.started_at >= resumed_at
     assert len(lines(str(out))) == 2
 
 

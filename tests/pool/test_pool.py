@@ -370,3 +370,26 @@ def test_a_second_worker_with_an_id_in_use_is_refused(pool: PoolCluster) -> None
     [row] = pool.workers_rows()
     assert row.stopped_at is None
     assert row.pid == first.pid
+
+
+def test_the_leaders_running_gauge_counts_runs_on_workers(
+    pool: PoolCluster, tmp_path: Path
+) -> None:
+    """`scheduler_jobs_running` on the leader counts a run while a worker runs it, and
+    not once it has ended."""
+    [leader] = pool.start_leaders()
+    pool.start_worker("g1")
+    hourly_job(leader, "gauged", {"path": str(tmp_path / "gauged.txt"), "sleep": 6})
+    series = 'scheduler_jobs_running{task="test_record"}'
+    assert metric(leader, series) == 0
+    run_now(leader, "gauged")
+    wait_until(
+        lambda: [r for r in pool.rows(job_id="gauged") if r.status is ExecutionStatus.RUNNING],
+        timeout=30,
+    )
+    wait_until(lambda: metric(leader, series) == 1, timeout=10)
+    wait_until(
+        lambda: [r for r in pool.rows(job_id="gauged") if r.status is ExecutionStatus.SUCCESS],
+        timeout=30,
+    )
+    wait_until(lambda: metric(leader, series) == 0, timeout=10)

@@ -4,6 +4,7 @@ row that later runs, or a `cancelled` run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from app.core.config import Settings
 from app.db.session import Database
+from app.tasks.scheduler import ATTEMPT_POLL_SECONDS
 from tests.conftest import (
     PASSWORD,
     bearer,
@@ -26,6 +28,8 @@ from tests.conftest import (
 
 TASKS = "/api/v1/tasks"
 EVERY_SECOND = {"type": "interval", "seconds": 1}
+# Long enough for the leader's poll of waiting rows to have had several turns.
+POLLS_SECONDS = 3 * ATTEMPT_POLL_SECONDS
 
 
 def one_slot_soon(seconds: float = 2) -> dict[str, Any]:
@@ -48,6 +52,14 @@ async def row(client: httpx.AsyncClient, headers: dict[str, str], run_id: int) -
 async def pause(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> None:
     response = await client.post(f"{TASKS}/{job_id}/pause", headers=headers)
     assert response.status_code == 200, response.text
+
+
+async def resume(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> datetime:
+    """Resume the job; returns when the resume was sent, before anything it starts."""
+    sent = datetime.now(UTC)
+    response = await client.post(f"{TASKS}/{job_id}/resume", headers=headers)
+    assert response.status_code == 200, response.text
+    return sent
 
 
 async def start_manual_run(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> int:
@@ -102,7 +114,8 @@ async def test_buffer_one_keeps_one_waiting_run_and_starts_it_when_the_running_o
         admin_headers,
         id="one",
         task="test_sleep",
-        params={"seconds": 3},
+        # Long enough to pause the job before the run ends, on a busy machine too.
+        params={"seconds": 5},
         trigger=EVERY_SECOND,
         overlap="buffer_one",
     )
@@ -128,10 +141,20 @@ async def test_buffer_one_keeps_one_waiting_run_and_starts_it_when_the_running_o
         done = await row(client, admin_headers, waiting["id"])
         return done if done["status"] == "success" else None
 
+    async def first_ended() -> Any:
+        first = await row(client, admin_headers, first_run["id"])
+        return first if first["status"] == "success" else None
+
+    first = await wait_for(first_ended, timeout=30)
+    # Paused, the job starts nothing: the buffered slot waits through the polls that
+    # would have started it, and starts once the job is resumed.
+    await asyncio.sleep(POLLS_SECONDS)
+    assert (await row(client, admin_headers, waiting["id"]))["status"] == "waiting"
+    resumed_at = await resume(client, admin_headers, "one")
+
     done = await wait_for(ran, timeout=30)
     assert done["scheduled_at"] == waiting["scheduled_at"]
-    first = await row(client, admin_headers, first_run["id"])
-    assert first["status"] == "success"
+    assert datetime.fromisoformat(done["started_at"]) >= resumed_at
     # One after the other, never both at once.
     assert done["started_at"] >= first["completed_at"]
     rows = await rows_of(client, admin_headers, "one")
@@ -149,7 +172,8 @@ async def test_buffer_all_queues_in_order_up_to_its_bound(
             headers,
             id="all",
             task="test_sleep",
-            params={"seconds": 4},
+            # Long enough to pause the job before the run ends, on a busy machine too.
+            params={"seconds": 6},
             trigger=EVERY_SECOND,
             overlap="buffer_all",
         )
@@ -168,16 +192,24 @@ async def test_buffer_all_queues_in_order_up_to_its_bound(
         )
         queued = buffered(rows)
         assert queued[0]["scheduled_at"] < queued[1]["scheduled_at"]
-        # Cancelling the running one lets the queue move on at once.
+        # Cancelling the running one frees the job, but paused it starts nothing: the
+        # queue moves on once it is resumed.
         [running] = [r for r in rows if r["status"] == "running"]
         cancel = await client.post(f"{TASKS}/executions/{running['id']}/cancel", headers=headers)
         assert cancel.status_code == 200, cancel.text
+        await asyncio.sleep(POLLS_SECONDS)
+        assert [(await row(client, headers, r["id"]))["status"] for r in queued] == [
+            "waiting",
+            "waiting",
+        ]
+        resumed_at = await resume(client, headers, "all")
 
         async def both_ran() -> list[Any] | None:
             done = [await row(client, headers, r["id"]) for r in queued]
             return done if all(r["status"] == "success" for r in done) else None
 
-        first, second = await wait_for(both_ran, timeout=40)
+        first, second = await wait_for(both_ran, timeout=60)
+    assert datetime.fromisoformat(first["started_at"]) >= resumed_at
     # In the order of their slots, one after the other.
     assert first["started_at"] < second["started_at"]
     assert second["started_at"] >= first["completed_at"]

@@ -3,6 +3,7 @@ server: each attempt is a history row of its own, a waiting one says when it sta
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from app.core.config import Settings
 from app.db.session import Database
+from app.tasks.scheduler import ATTEMPT_POLL_SECONDS
 from tests.conftest import (
     assert_job_field_refused,
     bearer,
@@ -25,6 +27,8 @@ from tests.tasks.http_target import HttpTarget
 
 HOURLY = {"type": "interval", "hours": 1}
 NO_WAIT = {"backoff_seconds": 0, "jitter": False}
+# Long enough for the leader's poll of waiting rows to have had several turns.
+POLLS_SECONDS = 3 * ATTEMPT_POLL_SECONDS
 
 
 @pytest.fixture
@@ -144,6 +148,78 @@ async def test_an_attempt_waits_in_a_row_that_says_when_it_starts(
     stats = (await client.get("/api/v1/tasks/patient/stats", headers=admin_headers)).json()
     assert (stats["total_runs"], stats["failed_runs"]) == (1, 0)
     assert (stats["waiting_runs"], stats["attempts"]) == (1, 2)
+
+
+async def retry_waiting_while_paused(
+    client: httpx.AsyncClient, headers: dict[str, str], http_target: HttpTarget, job_id: str
+) -> dict[str, Any]:
+    """A job paused while its run runs: the run times out, and its retry, due at once,
+    waits. Returns the waiting row, once its backoff has long passed."""
+    await create_job(
+        client,
+        headers,
+        id=job_id,
+        task="http_request",
+        params={"url": f"{http_target.url}/slow/6"},
+        trigger=HOURLY,
+        timeout_seconds=3,
+        retry={"max_attempts": 2, "on": ["timeout"], **NO_WAIT},
+    )
+    response = await client.post(f"/api/v1/tasks/{job_id}/run", headers=headers)
+    assert response.status_code == 202, response.text
+    execution_id = response.json()["execution_id"]
+
+    async def running() -> bool:
+        row = await client.get(f"/api/v1/tasks/executions/{execution_id}", headers=headers)
+        return bool(row.json()["status"] == "running")
+
+    await wait_for(running, timeout=20)
+    paused = await client.post(f"/api/v1/tasks/{job_id}/pause", headers=headers)
+    assert paused.status_code == 200, paused.text
+
+    async def retry_written() -> list[dict[str, Any]] | None:
+        rows = sorted(await executions(client, headers, job_id), key=lambda r: r["id"])
+        return rows if len(rows) == 2 and rows[1]["status"] == "waiting" else None
+
+    first, retry = await wait_for(retry_written, timeout=20)
+    assert (first["status"], retry["attempt"]) == ("timeout", 2)
+    await asyncio.sleep(POLLS_SECONDS)
+    still = await client.get(f"/api/v1/tasks/executions/{retry['id']}", headers=headers)
+    assert still.json()["status"] == "waiting"
+    assert http_target.count("/slow/6") == 1
+    waiting: dict[str, Any] = retry
+    return waiting
+
+
+async def test_a_retry_of_a_paused_job_waits_for_its_resume(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], http_target: HttpTarget
+) -> None:
+    retry = await retry_waiting_while_paused(client, admin_headers, http_target, "held")
+    resumed_at = datetime.now(UTC)
+    response = await client.post("/api/v1/tasks/held/resume", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    rows = await attempts(client, admin_headers, "held", 2)
+    assert [(r["status"], r["attempt"]) for r in rows] == [("timeout", 1), ("timeout", 2)]
+    assert rows[1]["id"] == retry["id"]
+    assert datetime.fromisoformat(rows[1]["started_at"]) >= resumed_at
+    assert http_target.count("/slow/6") == 2
+
+
+async def test_a_waiting_retry_of_a_paused_job_can_be_cancelled(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], http_target: HttpTarget
+) -> None:
+    retry = await retry_waiting_while_paused(client, admin_headers, http_target, "dropped")
+    cancel = await client.post(
+        f"/api/v1/tasks/executions/{retry['id']}/cancel", headers=admin_headers
+    )
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["status"] == "cancelled"
+    response = await client.post("/api/v1/tasks/dropped/resume", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    await asyncio.sleep(POLLS_SECONDS)
+    rows = sorted(await executions(client, admin_headers, "dropped"), key=lambda r: r["id"])
+    assert [r["status"] for r in rows] == ["timeout", "cancelled"]
+    assert http_target.count("/slow/6") == 1
 
 
 async def test_a_retry_only_on_listed_outcomes(

@@ -440,3 +440,91 @@ async def test_a_date_job_runs_once_and_is_gone(
 
 async def _gone(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> bool:
     return (await client.get(f"/api/v1/tasks/{job_id}", headers=headers)).status_code == 404
+
+
+async def test_a_date_job_due_at_once_answers_201_with_the_job_as_created(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], tmp_path: Path
+) -> None:
+    """A one-off job due as it is created may run and leave the store before the
+    request is answered: the answer is still the job as created, and the run is in the
+    history. Jobs due ever later after their request is sent, so that some are due as
+    the leader stores them; one whose time passed before the request was checked is a
+    422 on `trigger`, with nothing stored."""
+    created = []
+    for i in range(30):
+        job_id = f"at_once_{i}"
+        when = datetime.now(UTC) + timedelta(milliseconds=10 * i)
+        response = await client.post(
+            "/api/v1/tasks",
+            headers=admin_headers,
+            json={
+                "id": job_id,
+                "task": "test_record",
+                "params": {"path": str(tmp_path / job_id)},
+                "trigger": {"type": "date", "run_date": when.isoformat()},
+            },
+        )
+        if response.status_code == 422:
+            assert response.json()["detail"][0]["loc"] == ["body", "trigger"]
+            assert await executions(client, admin_headers, job_id) == []
+            continue
+        assert response.status_code == 201, response.text
+        job = response.json()
+        assert (job["id"], job["task"], job["paused"]) == (job_id, "test_record", False)
+        assert job["params"] == {"path": str(tmp_path / job_id)}
+        assert datetime.fromisoformat(job["trigger_spec"]["run_date"]) == when
+        assert datetime.fromisoformat(job["next_run_time"]) == when
+        created.append(job)
+    assert len(created) >= 10
+    for job in created:
+        [row] = await finished(client, admin_headers, job["id"])
+        assert (row["status"], row["trigger"]) == ("success", "scheduled")
+        assert datetime.fromisoformat(row["scheduled_at"]) == datetime.fromisoformat(
+            job["next_run_time"]
+        )
+        audit = await client.get(f"/api/v1/tasks/{job['id']}/audit", headers=admin_headers)
+        [entry] = audit.json()["items"]
+        assert entry["action"] == "create"
+        assert entry["after"]["next_run_time"] == job["next_run_time"]
+        assert entry["after"]["task"] == "test_record"
+
+
+async def test_a_date_job_changed_to_run_at_once_answers_200_with_the_job_as_changed(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], tmp_path: Path
+) -> None:
+    """As on create: a change that makes a one-off job due at once answers with the
+    job as changed, even if it ran and left the store before the answer."""
+    later = {"type": "date", "run_date": "2999-01-01T00:00:00Z"}
+    changed = []
+    for i in range(30):
+        job_id = f"moved_{i}"
+        path = str(tmp_path / job_id)
+        await create_job(
+            client,
+            admin_headers,
+            id=job_id,
+            task="test_record",
+            params={"path": path},
+            trigger=later,
+        )
+        when = datetime.now(UTC) + timedelta(milliseconds=10 * i)
+        response = await client.patch(
+            f"/api/v1/tasks/{job_id}",
+            headers=admin_headers,
+            json={"trigger": {"type": "date", "run_date": when.isoformat()}},
+        )
+        if response.status_code == 422:
+            assert response.json()["detail"][0]["loc"] == ["body", "trigger"]
+            continue
+        assert response.status_code == 200, response.text
+        job = response.json()
+        assert (job["id"], job["params"]) == (job_id, {"path": path})
+        assert datetime.fromisoformat(job["next_run_time"]) == when
+        changed.append(job)
+    assert len(changed) >= 10
+    for job in changed:
+        [row] = await finished(client, admin_headers, job["id"])
+        assert row["status"] == "success"
+        audit = await client.get(f"/api/v1/tasks/{job['id']}/audit", headers=admin_headers)
+        [modify] = [e for e in audit.json()["items"] if e["action"] == "modify"]
+        assert modify["after"]["next_run_time"] == job["next_run_time"]

@@ -197,6 +197,9 @@ async def pause_job(
     reason: ReasonQuery = None,
     body: ActionBody = None,
 ) -> JobActionResponse:
+    """Stop the job starting runs: no new slots, and its `waiting` runs (retries, slots
+    buffered by its overlap policy) stay waiting until it is resumed. A run already going
+    ends as usual."""
     return await task_service.job_action(
         db, scheduler, job_id, "pause", actor, body.reason if body and body.reason else reason
     )
