@@ -77,8 +77,10 @@ def test_a_buffered_slot_of_a_paused_job_waits_for_its_resume_then_runs_on_a_wor
     create_job(
         leader,
         "held",
-        {"path": str(out), "sleep": 6},
-        trigger=one_slot_soon(3),
+        # The manual run must have started before the slot, and the pause must land
+        # before it ends: room for a busy machine.
+        {"path": str(out), "sleep": 8},
+        trigger=one_slot_soon(5),
         overlap="buffer_one",
     )
     run_now(leader, "held")
