@@ -25,7 +25,10 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import PASSWORD, free_port, wait_until
 
-pytestmark = pytest.mark.fuzz
+# One run takes about five minutes of CPU here (every operation, three phases): the
+# suite's 300 s hang guard would cut it off on a busy machine. The run's own bound is
+# the subprocess timeout below.
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(1300)]
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 # Fixed, so a failure is reproduced by running again; FUZZ_SEED explores elsewhere.
