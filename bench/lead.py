@@ -72,6 +72,6 @@ def install_ahead(
             return installed
         log(f"  {kind}: installing took {took:.1f} s, past a lead of {lead:.1f} s; again")
         undo(installed)
-        # The same busy machine again: twice what the late one took.
-        lead = fixed_s + max(lead, 2 * took)
+        # The same busy machine again: room above what the late one took.
+        lead = fixed_s + max(lead, MARGIN * took)
     raise RuntimeError(f"{kind}: installing took past the first fire {ATTEMPTS} times")

@@ -272,9 +272,11 @@ def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
                     "trigger": {"type": "date", "run_date": utc(due).isoformat()},
                 },
             )
-            if response.status_code == 404 and time.time() > due:
-                # Due while it was created: it ran and ended before the answer read it.
-                return dataclasses.replace(batch, count=i + 1)
+            if response.status_code != 201 and time.time() > due:
+                # Due while it was sent: refused as in the past (422), or created, run and
+                # ended before the answer could read it back (404).
+                created = i + 1 if response.status_code == 404 else i
+                return dataclasses.replace(batch, count=created)
             if response.status_code != 201:
                 raise RuntimeError(f"creating a job failed: {response.status_code} {response.text}")
         return batch
