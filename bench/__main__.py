@@ -3,8 +3,9 @@
 Runs every benchmark on PostgreSQL (`BENCH_DATABASE_URL`, or scratch databases on the
 local server) and SQLite (temporary files), writes the results as JSON (by default
 `bench/results.json`, and `bench/RESULTS.md` for a full run) and prints a table.
-`--quick` runs the same code at small sizes; it checks nothing about time. The exit
-status is 1 when a benchmark could not run for a contender.
+`--quick` runs the same code at small sizes, several sessions at once; it checks
+nothing about time. The exit status is 1 when a benchmark could not run for a
+contender.
 
 `ours` runs on PostgreSQL in the production layout (an API process and a scheduler
 process) and on SQLite as one `reddit-bot serve` process; `BENCH_OURS_LAYOUT=split` or
@@ -18,20 +19,23 @@ Reddit apps scraping against the fake Reddit, which enforces each app's budget.
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import machine, reddit_budget, report
+from bench import machine, peers, reddit_budget, report
 from bench import pool as pool_bench
 from bench.contenders import LAYOUT_ENV, ours_layout
 from bench.db import Backend, SQLiteFiles, log, postgres_backend
-from bench.sizes import FULL, QUICK
+from bench.sizes import FULL, QUICK, Sizes
 from bench.suite import Suite
 
 HERE = Path(__file__).resolve().parent
@@ -114,12 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             backend.close()
 
+    if any(b.name == "postgresql" for b in backends):
+        peers.prebuild()
     entries: list[dict[str, Any]] = []
     if args.quick:
-        # A smoke run: both databases at once to stay short (timings mean nothing here).
-        with ThreadPoolExecutor(max_workers=len(backends) or 1) as pool:
-            for found in pool.map(run_on, backends):
-                entries += found
+        entries = _side_by_side(backends, sizes, workdir, warnings)
     else:
         for backend in backends:
             entries += run_on(backend)
@@ -147,6 +150,63 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("failed: " + ", ".join(failed) + "\n")
         return 1
     return 0
+
+
+# Sessions a smoke run runs at once: most of a session is waiting (for fire times, for
+# runs to come in), so their waits overlap; more would make two cores start each
+# process too slowly.
+SIDE_BY_SIDE = 3
+
+Step = Callable[[], None]
+
+
+def _side_by_side(
+    backends: list[Backend], sizes: Sizes, workdir: Path, warnings: list[str]
+) -> list[dict[str, Any]]:
+    """Every session of every database, several at once (timings mean nothing in a
+    smoke run): the longest chains first. A backend that cannot hold two sessions at
+    once (one given database) runs its own one after another."""
+    first: list[list[Step]] = []  # the longest: the worker pool's, the peers'
+    rest: list[list[list[Step]]] = []  # each database's, taken in turn
+    collect: list[Callable[[], list[dict[str, Any]]]] = []
+    server_started = {b.name: b.server_started() for b in backends}
+    for backend in backends:
+        suite = Suite(backend, sizes, workdir)
+        budget: list[dict[str, Any]] = []
+
+        def measure_budget(backend: Backend = backend, into: list[Any] = budget) -> None:
+            into.append(reddit_budget.run(backend, sizes))
+
+        pool_chains: list[list[Step]] = []
+        if backend.name == "postgresql":
+            pool_run = pool_bench.PoolRun(backend, sizes, workdir / backend.name)
+            pool_chains = [pool_run.broker_chain(), pool_run.local_chain()]
+            collect.append(pool_run.entries)
+        collect += [suite.results.entries, functools.partial(list, budget)]
+        longest = pool_chains + [[step] for step in suite.peer_steps()]
+        others = [[step] for step in [*suite.steps(), measure_budget]]
+        if backend.concurrent:
+            first += longest
+            rest.append(others)
+        else:
+            first.append([step for chain in longest + others for step in chain])
+    with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE) as pool:
+        in_turn = [chain for turn in itertools.zip_longest(*rest) for chain in turn if chain]
+        list(pool.map(_chain, [*first, *in_turn]))
+    for backend in backends:
+        if backend.server_started() != server_started[backend.name]:
+            warnings.append(f"the {backend.name} server restarted during its benchmarks")
+        backend.close()
+    return [entry for found in collect for entry in found()]
+
+
+def _chain(steps: list[Step]) -> None:
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            # Each step records its own failure; this one broke the benchmark itself.
+            log(f"a benchmark step failed: {type(exc).__name__}: {exc}")
 
 
 def _failures(entries: list[dict[str, Any]]) -> list[str]:

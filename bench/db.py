@@ -101,6 +101,8 @@ def _base(url: str) -> None:
 
 class Backend(ABC):
     name: str
+    # Whether sessions may run side by side (each on a database of its own).
+    concurrent = True
 
     @abstractmethod
     def prepare(self, recipe: Recipe) -> str:
@@ -130,11 +132,17 @@ class SQLiteFiles(Backend):
         self.root = Path(tempfile.mkdtemp(prefix="reddit-bot-bench-"))
         self.templates: dict[str, Path] = {}
         self.count = 0
+        # Sessions side by side: a template is built once, and only ever copied whole.
+        self._lock = threading.RLock()
 
     def _url(self, path: Path) -> str:
         return f"sqlite+aiosqlite:///{path}"
 
     def _template(self, recipe: Recipe) -> Path:
+        with self._lock:
+            return self._built(recipe)
+
+    def _built(self, recipe: Recipe) -> Path:
         if recipe.key not in self.templates:
             path = self.root / f"template-{recipe.key}.db"
             _base(self._url(path))
@@ -147,14 +155,16 @@ class SQLiteFiles(Backend):
         return self.templates[recipe.key]
 
     def prepare(self, recipe: Recipe) -> str:
-        template = self._template(recipe)
-        self.count += 1
-        path = self.root / f"session-{self.count}.db"
+        with self._lock:
+            template = self._template(recipe)
+            self.count += 1
+            path = self.root / f"session-{self.count}.db"
         shutil.copyfile(template, path)
         return self._url(path)
 
     def forget(self, recipe: Recipe) -> None:
-        path = self.templates.pop(recipe.key, None)
+        with self._lock:
+            path = self.templates.pop(recipe.key, None)
         if path is not None:
             self.release(self._url(path))
 
@@ -187,6 +197,8 @@ class PostgresScratch(Backend):
         self.templates: dict[str, str] = {}
         self.sessions: set[str] = set()
         self.count = 0
+        # Sessions side by side: a template is built once, and copied only when built.
+        self._lock = threading.RLock()
 
     def _url(self, database: str) -> str:
         return self.server.set(database=database).render_as_string(hide_password=False)
@@ -203,6 +215,10 @@ class PostgresScratch(Backend):
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     def _template(self, recipe: Recipe) -> str:
+        with self._lock:
+            return self._built(recipe)
+
+    def _built(self, recipe: Recipe) -> str:
         if "empty" not in self.templates:
             database = f"{self.prefix}_t_empty"
             self._create(database)
@@ -219,23 +235,28 @@ class PostgresScratch(Backend):
         return self.templates[recipe.key]
 
     def prepare(self, recipe: Recipe) -> str:
-        template = self._template(recipe)
-        self.count += 1
-        database = f"{self.prefix}_s{self.count}"
-        self._create(database, template)
-        self.sessions.add(database)
+        with self._lock:
+            template = self._template(recipe)
+            self.count += 1
+            database = f"{self.prefix}_s{self.count}"
+            # A copy of a template while it is copied again fails: one at a time.
+            self._create(database, template)
+            self.sessions.add(database)
         return self._url(database)
 
     def forget(self, recipe: Recipe) -> None:
-        database = self.templates.pop(recipe.key, None)
+        with self._lock:
+            database = self.templates.pop(recipe.key, None)
         if database is not None:
             self._drop(database)
 
     def release(self, url: str) -> None:
         database = make_url(url).database or ""
-        if database in self.sessions:
-            self._drop(database)
+        with self._lock:
+            known = database in self.sessions
             self.sessions.discard(database)
+        if known:
+            self._drop(database)
 
     def close(self) -> None:
         for database in [*self.sessions, *self.templates.values()]:
@@ -258,6 +279,7 @@ class PostgresGiven(Backend):
     """`BENCH_DATABASE_URL`: one database, emptied and rebuilt for every session."""
 
     name = "postgresql"
+    concurrent = False
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url).set(drivername="postgresql+asyncpg").render_as_string(False)

@@ -28,6 +28,7 @@ from typing import Any
 from bench.contenders import Contender, Run
 from bench.db import sync_engine
 from bench.jobstore import JobBatch
+from bench.lead import attempt_prefix, install_ahead
 from bench.procs import ROOT, Proc, child_env
 from bench.sizes import Sizes
 from bench.stats import ms, percentile
@@ -190,6 +191,36 @@ def run_real(
     return real, extra
 
 
+def install(
+    contender: Contender, proc: Proc, sizes: Sizes, *, prefix: str, work: str, bulk: bool
+) -> JobBatch:
+    """The window's jobs, installed before their first fire (`bench.lead`)."""
+
+    def put(attempt: int, first_fire: float) -> JobBatch:
+        jobs = batch(sizes, first_fire, prefix=attempt_prefix(prefix, attempt), work=work)
+        if bulk:
+            contender.install_bulk(proc, jobs)
+        else:
+            contender.install(proc, jobs)
+        return jobs
+
+    def drop(late: JobBatch) -> None:
+        # Its jobs end after their runs: the next batch's window starts without them.
+        last_fire = late.start(late.count - 1) + slots_per_job(sizes) * sizes.fire_interval_s
+        time.sleep(max(0.0, last_fire + sizes.fire_interval_s - time.time()))
+
+    kind = f"{contender.name} {'import' if bulk else 'create'} on {proc.database}"
+    return install_ahead(
+        kind,
+        sizes.fire_jobs,
+        contender.install_lead_s(sizes.fire_jobs, bulk),
+        put,
+        lambda jobs: jobs.first_fire,
+        drop,
+        fixed_s=sizes.fire_lead_s,
+    )
+
+
 # Another load in the same window: started with the window's first fire time, it returns
 # what waits for it and gives its figures.
 Beside = Callable[[Proc, Sizes, Path, float], Callable[[], dict[str, Any]]]
@@ -208,14 +239,7 @@ def run(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     """(lateness figures, API figures, the figures of `beside`). `bulk`: the jobs are
     installed all at once (`ours`: one import)."""
-    lead = sizes.fire_lead_s + contender.install_lead_s(sizes.fire_jobs, bulk)
-    jobs = batch(sizes, time.time() + lead, prefix=prefix, work=work)
-    if bulk:
-        contender.install_bulk(proc, jobs)
-    else:
-        contender.install(proc, jobs)
-    if time.time() > jobs.first_fire:
-        raise RuntimeError(f"{contender.name}: installing the jobs took past their first fire")
+    jobs = install(contender, proc, sizes, prefix=prefix, work=work, bulk=bulk)
     load, load_out = _start_load(proc, sizes, jobs, workdir)
     finish_beside = beside(proc, sizes, workdir, jobs.first_fire) if beside else None
     end = jobs.first_fire + sizes.fire_duration_s

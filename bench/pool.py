@@ -20,7 +20,11 @@ starts (the API creates about 40 a second).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from sqlalchemy import select
 from app.models.task_execution import TaskExecution
 from bench.db import EMPTY, Backend, insert_job_rows, json_value, log, sync_engine
 from bench.jobstore import OURS, JobBatch, JobShape, job_rows, utc
+from bench.lead import attempt_prefix, install_ahead
 from bench.procs import Child, Proc, _start, _stop, free_port, spawn
 from bench.rabbit import RabbitNode
 from bench.sizes import Sizes
@@ -143,10 +148,8 @@ def _install(url: str, shape: JobShape, batch: JobBatch) -> None:
         engine.dispose()
 
 
-def _start_pool(
-    url: str, workdir: Path, broker: str | None, sizes: Sizes, workers: int, due: float | None
-) -> Pool:
-    """A leader and its workers, up before `due` (raises if they are not)."""
+def _start_pool(url: str, workdir: Path, broker: str | None, sizes: Sizes, workers: int) -> Pool:
+    """A leader and its workers, up."""
     pool = Pool(url, workdir, broker)
     try:
         if broker:
@@ -155,31 +158,63 @@ def _start_pool(
     except BaseException:
         pool.stop()
         raise
-    if due is not None and time.time() > due:
-        pool.stop()
-        raise RuntimeError("the leader and its workers started after the first fire time")
     return pool
+
+
+def _stored_ahead(
+    backend: Backend,
+    sizes: Sizes,
+    workdir: Path,
+    broker: str | None,
+    prefix: str,
+    batch: Callable[[str, float], JobBatch],
+) -> tuple[str, JobBatch, Pool]:
+    """A database holding `batch(prefix, first_fire)` and a pool started on it before
+    that first fire (`bench.lead`: the lead grows with how long pools take to start)."""
+
+    def put(attempt: int, first_fire: float) -> tuple[str, JobBatch, Pool]:
+        url = backend.prepare(EMPTY)
+        try:
+            jobs = batch(attempt_prefix(prefix, attempt), first_fire)
+            _install(url, OURS, jobs)
+            return url, jobs, _start_pool(url, workdir, broker, sizes, WORKERS)
+        except BaseException:
+            backend.release(url)
+            raise
+
+    def drop(late: tuple[str, JobBatch, Pool]) -> None:
+        late[2].stop()
+        backend.release(late[0])
+
+    return install_ahead(
+        f"pool start ({'broker' if broker else 'local'})",
+        1,
+        sizes.pool_lead_s,
+        put,
+        lambda installed: installed[1].first_fire,
+        drop,
+    )
 
 
 def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> dict[str, Any]:
     slots = round(sizes.pool_fire_duration_s / sizes.pool_fire_interval_s)
-    url = backend.prepare(EMPTY)
-    first = time.time() + sizes.pool_lead_s
-    batch = JobBatch(
-        prefix="pfire_",
-        count=sizes.pool_fire_jobs,
-        first_fire=first,
-        interval_s=sizes.pool_fire_interval_s,
-        stagger_s=sizes.pool_fire_interval_s / sizes.pool_fire_jobs,
-        runs=slots,
-    )
+
+    def batch(prefix: str, first_fire: float) -> JobBatch:
+        return JobBatch(
+            prefix=prefix,
+            count=sizes.pool_fire_jobs,
+            first_fire=first_fire,
+            interval_s=sizes.pool_fire_interval_s,
+            stagger_s=sizes.pool_fire_interval_s / sizes.pool_fire_jobs,
+            runs=slots,
+        )
+
+    url, jobs, pool = _stored_ahead(backend, sizes, workdir, broker, "pfire_", batch)
     try:
-        _install(url, OURS, batch)
-        pool = _start_pool(url, workdir, broker, sizes, WORKERS, first)
         try:
-            end = first + sizes.pool_fire_duration_s
+            end = jobs.first_fire + sizes.pool_fire_duration_s
             time.sleep(max(0.0, end - time.time()))
-            rows = _wait_final(url, batch.prefix, batch.count * slots, sizes, end)
+            rows = _wait_final(url, jobs.prefix, jobs.count * slots, sizes, end)
             pool.check()
         finally:
             pool.stop()
@@ -196,21 +231,19 @@ def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> d
         "p50_ms": ms(percentile(lateness, 50)),
         "p99_ms": ms(percentile(lateness, 99)),
         "recorded": len(recorded),
-        "expected": batch.count * slots,
+        "expected": jobs.count * slots,
     }
 
 
 def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> float:
-    url = backend.prepare(EMPTY)
-    due = time.time() + sizes.pool_lead_s
-    batch = JobBatch(prefix="ppub_", count=sizes.pool_publish_runs, first_fire=due)
+    def batch(prefix: str, due: float) -> JobBatch:
+        return JobBatch(prefix=prefix, count=sizes.pool_publish_runs, first_fire=due)
+
+    # Due at once, once the leader runs: the rate is timed from the first row to the last.
+    url, jobs, pool = _stored_ahead(backend, sizes, workdir, broker, "ppub_", batch)
     try:
-        _install(url, OURS, batch)
-        # Due at once whenever the leader gets to them: the rate is timed from the
-        # first row to the last.
-        pool = _start_pool(url, workdir, broker, sizes, WORKERS, None)
         try:
-            rows = _wait_final(url, batch.prefix, batch.count, sizes, due)
+            rows = _wait_final(url, jobs.prefix, jobs.count, sizes, jobs.first_fire)
             pool.check()
         finally:
             pool.stop()
@@ -219,28 +252,50 @@ def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -
     # Broker: when each row was queued (and published right after); local: when each
     # run started on the leader.
     stamps = [(r.created_at if broker else r.started_at).timestamp() for r in rows]
-    if len(stamps) < batch.count:
-        raise RuntimeError(f"only {len(stamps)} of {batch.count} runs were recorded")
+    if len(stamps) < jobs.count:
+        raise RuntimeError(f"only {len(stamps)} of {jobs.count} runs were recorded")
     return float(round(len(stamps) / max(max(stamps) - min(stamps), 1e-6), 1))
 
 
 def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
+    def put(attempt: int, due: float) -> JobBatch:
+        prefix = attempt_prefix(f"psleep{tag}_", attempt)
+        batch = JobBatch(prefix=prefix, count=sizes.pool_sleep_runs, first_fire=due)
+        for i in range(batch.count):
+            if time.time() > due:
+                return dataclasses.replace(batch, count=i)  # late: the rest is not needed
+            response = pool.proc.post(
+                "/api/v1/tasks",
+                {
+                    "id": batch.job_id(i),
+                    "task": "bench_sleep",
+                    "trigger": {"type": "date", "run_date": utc(due).isoformat()},
+                },
+            )
+            if response.status_code != 201 and time.time() > due:
+                # Due while it was sent: refused as in the past (422), or created, run and
+                # ended before the answer could read it back (404).
+                created = i + 1 if response.status_code == 404 else i
+                return dataclasses.replace(batch, count=created)
+            if response.status_code != 201:
+                raise RuntimeError(f"creating a job failed: {response.status_code} {response.text}")
+        return batch
+
+    def drop(late: JobBatch) -> None:
+        # Its runs hold the workers' slots: done before the next batch is due.
+        _wait_final(pool.url, late.prefix, late.count, sizes, late.first_fire)
+
     # Created through the API, one after another: about 40 a second, less when busy.
-    due = time.time() + 5.0 + sizes.pool_sleep_runs / 10
-    batch = JobBatch(prefix=f"psleep{tag}_", count=sizes.pool_sleep_runs, first_fire=due)
-    for i in range(batch.count):
-        response = pool.proc.post(
-            "/api/v1/tasks",
-            {
-                "id": batch.job_id(i),
-                "task": "bench_sleep",
-                "trigger": {"type": "date", "run_date": utc(due).isoformat()},
-            },
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"creating a job failed: {response.status_code} {response.text}")
-    if time.time() > due:
-        raise RuntimeError("creating the jobs took past their fire time")
+    batch = install_ahead(
+        f"ours create one by one on {pool.proc.database}",
+        sizes.pool_sleep_runs,
+        sizes.pool_sleep_runs / 10,
+        put,
+        lambda jobs: jobs.first_fire,
+        drop,
+        fixed_s=5.0,
+    )
+    due = batch.first_fire
     rows = _wait_final(pool.url, batch.prefix, batch.count, sizes, due)
     pool.check()
     done = [r for r in rows if str(r.status) == "success"]
@@ -251,6 +306,7 @@ def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
 
 
 def scaling(backend: Backend, sizes: Sizes, workdir: Path, broker: str) -> dict[str, Any]:
+    """`per_second_{1,2,3}` and `ratio_3_to_1`: the broker's workers added one by one."""
     figures: dict[str, Any] = {}
     url = backend.prepare(EMPTY)
     try:
@@ -264,60 +320,138 @@ def scaling(backend: Backend, sizes: Sizes, workdir: Path, broker: str) -> dict[
             pool.stop()
     finally:
         backend.release(url)
+    figures["ratio_3_to_1"] = round(figures["per_second_3"] / figures["per_second_1"], 2)
+    return figures
+
+
+def scaling_local(backend: Backend, sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    """`local_per_second`: the same runs on the leader."""
     url = backend.prepare(EMPTY)
     try:
         pool = Pool(url, workdir, None)
         try:
             pool.proc.wait_ready(sizes.wait_budget_s)
-            figures["local_per_second"] = _sleep_round(pool, sizes, "local")
+            return {"local_per_second": _sleep_round(pool, sizes, "local")}
         finally:
             pool.stop()
     finally:
         backend.release(url)
-    figures["ratio_3_to_1"] = round(figures["per_second_3"] / figures["per_second_1"], 2)
-    return figures
+
+
+Step = Callable[[], None]
+
+
+class PoolRun:
+    """The three entries (`pool_fire`, `pool_scaling`, `pool_publish`), each with its
+    figures under `ours`, broker and local side by side, or an error. Measured in two
+    chains: the broker's on one private RabbitMQ node (its queues' names are fixed, so
+    two pools on one node would take each other's runs), and the local executor's."""
+
+    def __init__(self, backend: Backend, sizes: Sizes, workdir: Path) -> None:
+        self.backend = backend
+        self.sizes = sizes
+        self.workdir = workdir / "pool"
+        self.results: dict[str, dict[str, Any]] = {
+            "pool_fire": {},
+            "pool_scaling": {},
+            "pool_publish": {},
+        }
+        self.rabbit: RabbitNode | None = None
+        self._lock = threading.Lock()
+
+    def _put(self, name: str, figures: dict[str, Any]) -> None:
+        with self._lock:
+            self.results[name].update(figures)
+
+    def _guarded(self, names: tuple[str, ...], body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Exception as exc:
+            log(f"{self.backend.name} pool {'/'.join(names)} failed: {type(exc).__name__}: {exc}")
+            for name in names:
+                self._put(name, {"error": f"{type(exc).__name__}: {exc}"[:500]})
+
+    def _broker(self) -> str:
+        if self.rabbit is None:
+            raise RuntimeError("the RabbitMQ node did not start")
+        return self.rabbit.url
+
+    def _start_rabbit(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.rabbit = RabbitNode()
+        self.rabbit.start()
+
+    def stop_rabbit(self) -> None:
+        if self.rabbit is not None:
+            self.rabbit.stop()
+            self.rabbit = None
+
+    def _fire(self, broker: bool) -> None:
+        side = "broker" if broker else "local"
+        log(f"{self.backend.name} pool: fire, {side}")
+        found = fire(self.backend, self.sizes, self.workdir, self._broker() if broker else None)
+        figures = {f"{side}_{k}": v for k, v in found.items() if k != "expected"}
+        self._put("pool_fire", {**figures, "expected": found["expected"]})
+
+    def _scaling(self, broker: bool) -> None:
+        log(f"{self.backend.name} pool: scaling, {'broker' if broker else 'local'}")
+        if broker:
+            figures = scaling(self.backend, self.sizes, self.workdir, self._broker())
+        else:
+            figures = scaling_local(self.backend, self.sizes, self.workdir)
+        self._put("pool_scaling", figures)
+
+    def _publish(self, broker: bool) -> None:
+        side = "broker" if broker else "local"
+        log(f"{self.backend.name} pool: publish, {side}")
+        rate = publish(self.backend, self.sizes, self.workdir, self._broker() if broker else None)
+        self._put("pool_publish", {f"{side}_per_second": rate})
+
+    def _step(self, names: tuple[str, ...], body: Callable[[bool], None], broker: bool) -> Step:
+        return functools.partial(self._guarded, names, functools.partial(body, broker))
+
+    def broker_chain(self) -> list[Step]:
+        """The node, the broker's three benchmarks on it one after another, its stop."""
+        every = tuple(self.results)
+        return [
+            functools.partial(self._guarded, every, self._start_rabbit),
+            self._step(("pool_fire",), self._fire, True),
+            self._step(("pool_scaling",), self._scaling, True),
+            self._step(("pool_publish",), self._publish, True),
+            self.stop_rabbit,
+        ]
+
+    def local_chain(self) -> list[Step]:
+        return [
+            self._step(("pool_fire",), self._fire, False),
+            self._step(("pool_scaling",), self._scaling, False),
+            self._step(("pool_publish",), self._publish, False),
+        ]
+
+    def steps(self) -> list[Step]:
+        """Both chains in one order: each benchmark broker then local."""
+        broker, local = self.broker_chain(), self.local_chain()
+        return [broker[0], broker[1], local[0], broker[2], local[1], broker[3], local[2], broker[4]]
+
+    def entries(self) -> list[dict[str, Any]]:
+        all_params = params(self.sizes)
+        return [
+            {
+                "name": name,
+                "database": self.backend.name,
+                "params": {**all_params[name], "ours_layout": "split"},
+                "results": {"ours": figures},
+            }
+            for name, figures in self.results.items()
+        ]
 
 
 def run(backend: Backend, sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
-    """The three entries, each with its figures under `ours` (broker and local side by
-    side), or an error."""
-    workdir = workdir / "pool"
-    workdir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, Any]] = {"pool_fire": {}, "pool_scaling": {}, "pool_publish": {}}
-    rabbit: RabbitNode | None = None
+    """The three entries (`PoolRun`), measured one after another."""
+    pool_run = PoolRun(backend, sizes, workdir)
     try:
-        rabbit = RabbitNode()
-        rabbit.start()
-        log(f"{backend.name} pool: fire, broker and local")
-        broker_fire = fire(backend, sizes, workdir, rabbit.url)
-        local_fire = fire(backend, sizes, workdir, None)
-        results["pool_fire"] = {
-            **{f"broker_{k}": v for k, v in broker_fire.items() if k != "expected"},
-            **{f"local_{k}": v for k, v in local_fire.items() if k != "expected"},
-            "expected": broker_fire["expected"],
-        }
-        log(f"{backend.name} pool: scaling")
-        results["pool_scaling"] = scaling(backend, sizes, workdir, rabbit.url)
-        log(f"{backend.name} pool: publish")
-        results["pool_publish"] = {
-            "broker_per_second": publish(backend, sizes, workdir, rabbit.url),
-            "local_per_second": publish(backend, sizes, workdir, None),
-        }
-    except Exception as exc:
-        log(f"{backend.name} pool failed: {type(exc).__name__}: {exc}")
-        for name, figures in results.items():
-            if not figures:
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        for step in pool_run.steps():
+            step()
     finally:
-        if rabbit is not None:
-            rabbit.stop()
-    all_params = params(sizes)
-    return [
-        {
-            "name": name,
-            "database": backend.name,
-            "params": {**all_params[name], "ours_layout": "split"},
-            "results": {"ours": figures},
-        }
-        for name, figures in results.items()
-    ]
+        pool_run.stop_rabbit()
+    return pool_run.entries()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import make_url
 
 from app.core import security
 from bench.db import SECRET_KEY, SUPERUSER_EMAIL, SUPERUSER_ID, SUPERUSER_PASSWORD
@@ -119,6 +120,11 @@ class Proc:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database(self) -> str:
+        """`postgresql` or `sqlite`."""
+        return make_url(self.database_url).get_backend_name()
 
     @property
     def layout(self) -> str:

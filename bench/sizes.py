@@ -150,7 +150,7 @@ QUICK = Sizes(
     pool_sleep_runs=10,
     pool_sleep_concurrency=5,
     pool_publish_runs=100,
-    pool_lead_s=15.0,
+    pool_lead_s=10.0,
     reddit_configs=10,
     reddit_apps=2,
     reddit_budget_requests=4,
@@ -159,5 +159,5 @@ QUICK = Sizes(
     settle_s=1.0,
     stall_s=2.0,
     slow_budget_s=5.0,
-    wait_budget_s=60.0,
+    wait_budget_s=120.0,
 )

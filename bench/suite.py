@@ -16,7 +16,8 @@ serves several benchmarks that do not disturb one another:
    `fire_lateness` and `fire_lateness_real` (the API load meets no task API there:
    their figures are not recorded).
 
-Contenders run one after another, never side by side. `ours` runs in the layout
+In a full run contenders run one after another, never side by side (a smoke run,
+`--quick`, runs several sessions at once: `Suite.steps`). `ours` runs in the layout
 `contenders.ours_layout` picks for the database (split on PostgreSQL by default: an API
 process and a scheduler process); every entry's params name it (`ours_layout`). A
 figure is recorded only while every process of the contender still runs.
@@ -25,6 +26,7 @@ figure is recorded only while every process of the contender still runs.
 from __future__ import annotations
 
 import functools
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -92,14 +94,18 @@ class Results:
             "api_throughput": api_throughput.params(sizes),
         }
         self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
+        # Sessions of a smoke run record side by side.
+        self._lock = threading.Lock()
 
     def put(self, benchmark: str, contender: str, figures: dict[str, Any]) -> None:
-        self.values[benchmark].setdefault(contender, {}).update(figures)
+        with self._lock:
+            self.values[benchmark].setdefault(contender, {}).update(figures)
 
     def fail(self, benchmarks: tuple[str, ...], contender: str, error: str) -> None:
-        for name in benchmarks:
-            if not self.values[name].get(contender):
-                self.values[name][contender] = {"error": error}
+        with self._lock:
+            for name in benchmarks:
+                if not self.values[name].get(contender):
+                    self.values[name][contender] = {"error": error}
 
     def entries(self) -> list[dict[str, Any]]:
         out = []
@@ -134,16 +140,29 @@ class Suite:
             self.results.fail(benchmarks, contender.name, f"{type(exc).__name__}: {exc}"[:500])
 
     def run(self) -> Results:
+        for step in self.steps() + self.peer_steps():
+            step()
+        return self.results
+
+    def steps(self) -> list[Callable[[], None]]:
+        """The sessions of ours, design and limit in their order, each recording its
+        figures or its error; they share nothing but the backend, so a smoke run may
+        run them side by side."""
+        steps: list[Callable[[], None]] = []
+
+        def step(
+            contender: Contender, benchmarks: tuple[str, ...], body: Callable[[], None]
+        ) -> None:
+            steps.append(functools.partial(self._guarded, contender, benchmarks, body))
+
         for contender in (OURS, DESIGN):
-            self._guarded(
+            step(
                 contender, ("startup_10k", "throughput"), functools.partial(self.startup, contender)
             )
         for contender in (OURS, DESIGN):
-            self._guarded(
-                contender, ("list_jobs_100k",), functools.partial(self.listing, contender)
-            )
+            step(contender, ("list_jobs_100k",), functools.partial(self.listing, contender))
         for contender in (OURS, DESIGN):
-            self._guarded(
+            step(
                 contender,
                 ("memory", "fire_lateness", "api_under_load", "history_1m", "retention_1m"),
                 functools.partial(self.main, contender),
@@ -152,11 +171,11 @@ class Suite:
             real: tuple[str, ...] = ("fire_lateness_real",)
             if contender is OURS:
                 real += ("create_under_load",)
-            self._guarded(contender, real, functools.partial(self.real, contender))
-        self._guarded(OURS, ("import_10k",), functools.partial(self.creating, OURS))
-        self._guarded(OURS, ("history_10m",), functools.partial(self.big_history, OURS))
-        self._guarded(OURS, ("jobs_1m",), functools.partial(self.big_store, OURS))
-        self._guarded(OURS, ("api_throughput",), self.api)
+            step(contender, real, functools.partial(self.real, contender))
+        step(OURS, ("import_10k",), functools.partial(self.creating, OURS))
+        step(OURS, ("history_10m",), functools.partial(self.big_history, OURS))
+        step(OURS, ("jobs_1m",), functools.partial(self.big_store, OURS))
+        step(OURS, ("api_throughput",), self.api)
         ours_only = (
             "history_1m",
             "retention_1m",
@@ -166,11 +185,19 @@ class Suite:
             "jobs_1m",
         )
         limit_benchmarks = tuple(n for n in ORDER if n not in ours_only)
-        self._guarded(LIMIT, limit_benchmarks, self.limit)
-        if self.backend.name == "postgresql":
-            for peer in PEERS:
-                self._guarded(peer, PEER_BENCHMARKS, functools.partial(self.peer, peer))
-        return self.results
+        step(LIMIT, limit_benchmarks, self.limit)
+        return steps
+
+    def peer_steps(self) -> list[Callable[[], None]]:
+        """The peers' sessions (PostgreSQL only), after `steps` in a full run."""
+        if self.backend.name != "postgresql":
+            return []
+        return [
+            functools.partial(
+                self._guarded, peer, PEER_BENCHMARKS, functools.partial(self.peer, peer)
+            )
+            for peer in PEERS
+        ]
 
     def _put(
         self, proc: Proc, benchmark: str, contender: Contender, figures: dict[str, Any]

@@ -13,10 +13,12 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from bench.contenders import Contender, Run
+from bench.db import log
 from bench.jobstore import JobBatch
 from bench.procs import ROOT, Child, Proc, access_token, free_port
 
@@ -28,8 +30,33 @@ CELERY_BROKER_ENV = "BENCH_CELERY_BROKER_URL"
 DEFAULT_CELERY_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 
+_BUILDING = threading.Lock()
+
+
 def python(name: str) -> Path:
     """The peer's interpreter, its venv made first if its pinned list changed."""
+    with _BUILDING:
+        return _venv_python(name)
+
+
+def prebuild() -> threading.Thread:
+    """Make the peers' venvs in the background, while the benchmarks before the peers
+    run (a first run on a fresh machine builds them)."""
+
+    def build() -> None:
+        for peer in PEERS:
+            try:
+                python(peer.name)
+            except Exception as exc:
+                # The peer's own session reports it when it tries again.
+                log(f"{peer.name}: making its venv failed: {exc}")
+
+    thread = threading.Thread(target=build, name="peer venvs", daemon=True)
+    thread.start()
+    return thread
+
+
+def _venv_python(name: str) -> Path:
     requirements = HERE / f"{name}.txt"
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:10]
     venv = VENVS / f"{name}-{digest}"
