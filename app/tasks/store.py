@@ -163,11 +163,12 @@ class JobWriter:
         return changed, len(orphans)
 
     def reschedule(self, job: Job, trigger: BaseTrigger) -> Job:
-        """The job as stored after the change."""
-        was_paused = job.next_run_time is None
+        """The job as stored after the change. A paused job stays paused in the same
+        change: rescheduled and then paused again, it could fire in between."""
+        if job.next_run_time is None:
+            paused: Job = self.engine.modify_job(job.id, trigger=trigger, next_run_time=None)
+            return paused
         changed: Job = self.engine.reschedule_job(job.id, trigger=trigger)
-        if was_paused:
-            changed = self.engine.pause_job(job.id)
         return changed
 
     def modify(self, job: Job, changes: dict[str, Any]) -> Job:
