@@ -191,9 +191,11 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     async with app.router.lifespan_context(app):
         service = app.state.scheduler_candidate
         if service is not None:
-            await wait_for(lambda: service.is_leader)
+            # A bound for a busy machine, where taking the lead (migrated store, job
+            # store load, first firing round) was seen to take over 10 s.
+            await wait_for(lambda: service.is_leader, timeout=30)
             # The leader row is what API writes check before sending a command.
-            await wait_for(lambda: leader_alive(app))
+            await wait_for(lambda: leader_alive(app), timeout=30)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
