@@ -10,7 +10,7 @@ import pytest
 from app.models.task_execution import ExecutionStatus
 from tests.conftest import wait_until
 from tests.pool.conftest import PoolCluster, needs_postgresql
-from tests.pool.test_pool import hourly_job, one_row, run_now
+from tests.pool.test_pool import hourly_job, one_row, run_now, run_now_once_free
 from tests.tasks.sample_tasks import lines
 
 pytestmark = [pytest.mark.multiprocess, needs_postgresql()]
@@ -39,8 +39,9 @@ def test_a_run_on_a_worker_is_cancelled_and_its_late_outcome_fenced_off(
     [row] = pool.rows(job_id="long")
     assert row.status == ExecutionStatus.CANCELLED
     assert "not needed" in (row.error_message or "")
-    # The leader counts the run as ended: the job runs again, on the same worker.
-    run_now(leader, "long")
+    # The leader counts the run as ended (at its next pool check: the worker wrote no
+    # outcome to notify it with): the job runs again, on the same worker.
+    run_now_once_free(leader, "long", timeout=30)
     again = wait_until(
         lambda: [r for r in pool.rows(job_id="long") if r.status == ExecutionStatus.RUNNING],
         timeout=30,
