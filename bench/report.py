@@ -379,7 +379,7 @@ def annotate(entry: dict[str, Any]) -> None:
         if target.benchmark != entry["name"]:
             continue
         figure = target.figure
-        if figure not in ours and entry["params"].get("ours_layout") == "single":
+        if figure not in ours and entry.get("params", {}).get("ours_layout") == "single":
             # One process is the API and the scheduler: its figure is the scheduler's.
             figure = _SINGLE_PROCESS_FIGURES.get(figure, figure)
         actual = _number(ours.get(figure))
