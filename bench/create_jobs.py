@@ -1,10 +1,10 @@
-"""`import_10k` and `create_under_load`: making jobs in bulk and one at a time.
+"""`import_10k` and `create_jobs`: making jobs in bulk and one at a time.
 
 - `import_10k`: `import_jobs` interval jobs in one `POST /api/v1/tasks/import`, timed
   from the request to its answer (every job stored, every audit entry written), on an
   empty store. `limit`'s figure is bare APScheduler adding as many jobs to its memory
   store (`/bench/reset`); `design` has no import.
-- `create_under_load`: single `POST /api/v1/tasks` at a fixed rate (open loop) during
+- `create_jobs`: single `POST /api/v1/tasks` at a fixed rate (open loop) during
   `fire_lateness_real`'s window (its jobs firing, each run one write transaction, and
   its API reads), `ours` only; `fired` and `expected` are that window's slots.
 """
@@ -94,7 +94,7 @@ def _create_requests(sizes: Sizes) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def start_creates(proc: Proc, sizes: Sizes, workdir: Path, start: float) -> Callable[[], Any]:
-    """Start `create_under_load`'s requests at `start` (beside `fire_lateness_real`'s
+    """Start `create_jobs`'s requests at `start` (beside `fire_lateness_real`'s
     window, which begins then); returns what waits for them and gives their figures."""
     out = workdir / f"create-{proc.kind}-{proc.port}.json"
     config = workdir / f"create-{proc.kind}-{proc.port}.config.json"

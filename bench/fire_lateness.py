@@ -164,9 +164,9 @@ def run_real(
     beside: Beside | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """`fire_lateness_real`, with the API's figures beside it; and the figures of what
-    `beside` ran in the same window (`create_under_load`), with the window's slots."""
+    `beside` ran in the same window (`create_jobs`), with the window's slots."""
     prepare_real(proc)
-    # Its jobs come in one import, as `create_under_load`'s always did: one by one,
+    # Its jobs come in one import, as `create_jobs`'s always did: one by one,
     # 2,000 creates would take longer than the window itself on a busy machine.
     fire, api, extra = run(
         contender,

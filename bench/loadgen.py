@@ -1,7 +1,7 @@
 """HTTP load from a separate process, in one of two modes, recording each latency.
 
 - open loop (`rate`): requests sent at a fixed rate, a slow answer not delaying the next
-  (the API load during `fire_lateness` and `create_under_load`). A request is
+  (the API load during `fire_lateness` and `create_jobs`). A request is
   `[kind, path]`, a GET, or `[kind, path, body]`, a POST of that JSON.
 - closed loop (`concurrency`): that many connections, each sending `path` again as soon
   as its answer is in, for `duration_s` after `warmup_s` (`api_throughput`). The output

@@ -3,7 +3,7 @@ beside the local executor (`EXECUTOR=local`: runs on the leader), on PostgreSQL 
 (the broker executor needs it). Both run `ours` in the split layout (an API process and
 `reddit-bot scheduler`), with `bench_noop` unless said otherwise.
 
-- `pool_fire`: `pool_fire_jobs` interval jobs every `pool_fire_interval_s` (first fire
+- `fire_lateness_1000`: `pool_fire_jobs` interval jobs every `pool_fire_interval_s` (first fire
   times spread over one interval) for `pool_fire_duration_s`, with 3 workers: start
   lateness (fire time to the body's start) p50/p99 and the slots recorded (each once:
   the unique key allows no second row).
@@ -14,7 +14,7 @@ beside the local executor (`EXECUTOR=local`: runs on the leader), on PostgreSQL 
   published a second (broker), runs started a second (local), from the first to the
   last.
 
-The jobs of `pool_fire` and `pool_publish` are in the job store before the leader
+The jobs of `fire_lateness_1000` and `pool_publish` are in the job store before the leader
 starts (the API creates about 40 a second).
 """
 
@@ -45,7 +45,7 @@ FINAL = ("success", "failed", "timeout", "missed", "skipped", "interrupted")
 
 def params(sizes: Sizes) -> dict[str, dict[str, Any]]:
     return {
-        "pool_fire": {
+        "fire_lateness_1000": {
             "jobs": sizes.pool_fire_jobs,
             "interval_s": sizes.pool_fire_interval_s,
             "duration_s": sizes.pool_fire_duration_s,
@@ -342,7 +342,7 @@ Step = Callable[[], None]
 
 
 class PoolRun:
-    """The three entries (`pool_fire`, `pool_scaling`, `pool_publish`), each with its
+    """The three entries (`fire_lateness_1000`, `pool_scaling`, `pool_publish`), each with its
     figures under `ours`, broker and local side by side, or an error. Measured in two
     chains: the broker's on one private RabbitMQ node (its queues' names are fixed, so
     two pools on one node would take each other's runs), and the local executor's."""
@@ -352,7 +352,7 @@ class PoolRun:
         self.sizes = sizes
         self.workdir = workdir / "pool"
         self.results: dict[str, dict[str, Any]] = {
-            "pool_fire": {},
+            "fire_lateness_1000": {},
             "pool_scaling": {},
             "pool_publish": {},
         }
@@ -391,7 +391,7 @@ class PoolRun:
         log(f"{self.backend.name} pool: fire, {side}")
         found = fire(self.backend, self.sizes, self.workdir, self._broker() if broker else None)
         figures = {f"{side}_{k}": v for k, v in found.items() if k != "expected"}
-        self._put("pool_fire", {**figures, "expected": found["expected"]})
+        self._put("fire_lateness_1000", {**figures, "expected": found["expected"]})
 
     def _scaling(self, broker: bool) -> None:
         log(f"{self.backend.name} pool: scaling, {'broker' if broker else 'local'}")
@@ -415,7 +415,7 @@ class PoolRun:
         every = tuple(self.results)
         return [
             functools.partial(self._guarded, every, self._start_rabbit),
-            self._step(("pool_fire",), self._fire, True),
+            self._step(("fire_lateness_1000",), self._fire, True),
             self._step(("pool_scaling",), self._scaling, True),
             self._step(("pool_publish",), self._publish, True),
             self.stop_rabbit,
@@ -423,7 +423,7 @@ class PoolRun:
 
     def local_chain(self) -> list[Step]:
         return [
-            self._step(("pool_fire",), self._fire, False),
+            self._step(("fire_lateness_1000",), self._fire, False),
             self._step(("pool_scaling",), self._scaling, False),
             self._step(("pool_publish",), self._publish, False),
         ]

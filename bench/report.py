@@ -39,6 +39,7 @@ TARGETS = (
     Target("api_under_load", "p99_ms", "<=", 50),
     Target("fire_lateness_real", "p99_ms", "<=", 10),
     Target("fire_lateness_real", "api_p99_ms", "<=", 25),
+    Target("fire_lateness_1000", "broker_p99_ms", "<=", 50),
     Target("list_jobs_100k", "p95_ms", "<=", 50),
     Target("history_1m", "stats_p95_ms", "<=", 20),
     Target("history_1m", "executions_p95_ms", "<=", 20),
@@ -59,7 +60,7 @@ TARGETS = (
     Target("memory", "scheduler_rss_100k_jobs_mb", "<=", 150),
     Target("import_10k", "seconds", "<=", 5),
     Target("import_10k", "per_second", ">=", 2000),
-    Target("create_under_load", "p99_ms", "<=", 50),
+    Target("create_jobs", "p99_ms", "<=", 50),
     Target("reddit_budget", "rate_limited", "==", 0),
     Target("reddit_budget", "min_window_use_pct", ">=", 90),
 )
@@ -160,6 +161,15 @@ LIMITS: dict[tuple[str, str], str] = {
         _CORES + "Per run the leader's loop starts a coroutine, validates the task's "
         "params and writes two history rows (in group commits)."
     ),
+    ("fire_lateness_1000", "broker_p99_ms"): (
+        "Every fire costs the leader a queued row with its message, a publish with "
+        "RabbitMQ's confirm, and the outcome read back, on the same two cores as "
+        "RabbitMQ, the 3 workers and PostgreSQL: at 1,000 fires a second it falls "
+        "behind, and the local executor (`local_*`) is the faster one here."
+    ),
+    ("fire_lateness_1000", "broker_recorded"): (
+        "The fires the leader fell behind on are recorded `skipped` or `missed`, never run twice."
+    ),
     ("memory", "idle_rss_mb"): "The API, the scheduler thread and their imports in one process.",
     ("memory", "scheduler_rss_100k_jobs_mb"): (
         "The jobs are about a third of it (the scheduler process idle is "
@@ -183,7 +193,7 @@ LIMITS: dict[tuple[str, str], str] = {
         "entry; the leader decodes the command, pickles every job and writes them with "
         "their audit entries in two multi-row inserts."
     ),
-    ("create_under_load", "p99_ms"): (
+    ("create_jobs", "p99_ms"): (
         _CORES + "A create is a command the leader applies on the loop that also starts "
         "the runs and writes their history."
     ),
@@ -224,7 +234,7 @@ DATABASE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 SQLITE_LIMITS: dict[tuple[str, str], str] = {
     ("throughput", "per_second"): LIMITS[("throughput", "per_second")]
     + " SQLite serialises every write.",
-    ("create_under_load", "p99_ms"): LIMITS[("create_under_load", "p99_ms")]
+    ("create_jobs", "p99_ms"): LIMITS[("create_jobs", "p99_ms")]
     + " SQLite serialises every write: the create's command row and audit entry wait "
     "for the runs' history commits, and the API shares the process with the scheduler.",
 }
@@ -258,7 +268,7 @@ FIGURES = {
     "jobs_1m": ("start_seconds", "moved", "rss_mb", "list_p95_ms"),
     "startup_10k": ("seconds", "moved"),
     "throughput": ("per_second",),
-    "pool_fire": (
+    "fire_lateness_1000": (
         "broker_p50_ms",
         "broker_p99_ms",
         "broker_recorded",
@@ -282,7 +292,7 @@ FIGURES = {
         "scheduler_rss_100k_jobs_mb",
     ),
     "import_10k": ("seconds", "per_second"),
-    "create_under_load": ("p50_ms", "p99_ms", "fired", "expected"),
+    "create_jobs": ("p50_ms", "p99_ms", "fired", "expected"),
     "api_throughput": tuple(
         f"{name}_{figure}"
         for name in ("users_me", "tasks", "stats")
@@ -413,6 +423,16 @@ def annotate(entry: dict[str, Any]) -> None:
                 "target": "== expected",
                 "met": ours.get("recorded") is not None
                 and ours.get("recorded") == ours.get("expected"),
+            }
+        )
+    if entry["name"] == "fire_lateness_1000":
+        # With the worker pool (the broker executor, 3 workers): every slot recorded.
+        targets.append(
+            {
+                "figure": "broker_recorded",
+                "target": "== expected",
+                "met": ours.get("broker_recorded") is not None
+                and ours.get("broker_recorded") == ours.get("expected"),
             }
         )
     if entry["name"] == "api_throughput":

@@ -37,7 +37,7 @@ class Sizes:
     bot_configs: int
     # throughput
     throughput_jobs: int
-    # import_10k; create_under_load (beside fire_jobs firing as in fire_lateness_real)
+    # import_10k; create_jobs (beside fire_jobs firing as in fire_lateness_real)
     import_jobs: int
     create_rate_per_second: float
     # api_throughput

@@ -7,7 +7,7 @@ serves several benchmarks that do not disturb one another:
 3. main: a process on the big history: idle RSS (`memory`), `fire_lateness` with
    `api_under_load`, `history_1m`, then `retention_1m` (last: it deletes half of it);
 4. real: on an empty store, `fire_lateness_real` (with the API's figures beside it),
-   and in the same window (ours only) `create_under_load`;
+   and in the same window (ours only) `create_jobs`;
 5. create: `import_10k` on an empty store (ours only);
 6. big: `history_10m` on its own history, `jobs_1m` on its own store (ours only);
 7. api: `api_throughput`, ours and limit's bare endpoints on one small history;
@@ -66,7 +66,7 @@ ORDER = (
     "throughput",
     "memory",
     "import_10k",
-    "create_under_load",
+    "create_jobs",
     "api_throughput",
 )
 
@@ -90,7 +90,7 @@ class Results:
             "throughput": throughput.params(sizes),
             "memory": memory.params(sizes),
             "import_10k": create_jobs.import_params(sizes),
-            "create_under_load": create_jobs.create_params(sizes),
+            "create_jobs": create_jobs.create_params(sizes),
             "api_throughput": api_throughput.params(sizes),
         }
         self.values: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ORDER}
@@ -170,7 +170,7 @@ class Suite:
         for contender in (OURS, DESIGN):
             real: tuple[str, ...] = ("fire_lateness_real",)
             if contender is OURS:
-                real += ("create_under_load",)
+                real += ("create_jobs",)
             step(contender, real, functools.partial(self.real, contender))
         step(OURS, ("import_10k",), functools.partial(self.creating, OURS))
         step(OURS, ("history_10m",), functools.partial(self.big_history, OURS))
@@ -179,7 +179,7 @@ class Suite:
         ours_only = (
             "history_1m",
             "retention_1m",
-            "create_under_load",
+            "create_jobs",
             "api_throughput",
             "history_10m",
             "jobs_1m",
@@ -266,7 +266,7 @@ class Suite:
 
     def real(self, contender: Contender) -> None:
         sizes = self.sizes
-        extra = ", create_under_load" if contender is OURS else ""
+        extra = ", create_jobs" if contender is OURS else ""
         log(f"{self.backend.name} {contender.name}: fire_lateness_real{extra}")
         url = self.backend.prepare(EMPTY)
 
@@ -277,7 +277,7 @@ class Suite:
             )
             self._put(proc, "fire_lateness_real", contender, real)
             if creates is not None:
-                self._put(proc, "create_under_load", contender, creates)
+                self._put(proc, "create_jobs", contender, creates)
 
         try:
             self._session(url, contender, body)
