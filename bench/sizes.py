@@ -150,7 +150,9 @@ QUICK = Sizes(
     pool_sleep_runs=10,
     pool_sleep_concurrency=5,
     pool_publish_runs=100,
-    pool_lead_s=10.0,
+    # Starting a leader, an API and three workers took 10 to 32 s here with the other
+    # sessions beside it: a shorter lead starts every pool twice.
+    pool_lead_s=25.0,
     reddit_configs=10,
     reddit_apps=2,
     reddit_budget_requests=4,

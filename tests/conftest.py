@@ -11,13 +11,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -30,6 +30,10 @@ BACKEND = os.environ.get("TEST_BACKEND", "sqlite")
 PASSWORD = "correct-horse-battery"
 
 
+# Set by pytest-xdist in each of its workers ("gw0", "gw1", ...); absent in a plain run.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 def _postgres_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
@@ -38,23 +42,50 @@ def _postgres_url() -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def _sync_engine(url: str, **options: Any) -> Engine:
+    return create_engine(Settings(DATABASE_URL=url).sync_database_url, **options)
+
+
+@contextmanager
+def _worker_database(url: str) -> Iterator[str]:
+    """Under xdist, each worker empties tables after every test, so workers cannot
+    share one database: each gets its own beside TEST_DATABASE_URL's (created from
+    nothing, dropped at the end)."""
+    if not WORKER:
+        yield url
+        return
+    parsed = make_url(url)
+    name = f"{parsed.database}_{WORKER}"
+    admin = _sync_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for the whole run: a fresh SQLite file, or the PostgreSQL
     scratch database with its schema dropped and migrated from nothing."""
-    if BACKEND == "postgresql":
-        url = _postgres_url()
-        sync = Settings(DATABASE_URL=url).sync_database_url
-        engine = create_engine(sync)
+    if BACKEND != "postgresql":
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(Settings(DATABASE_URL=url).sync_database_url)
+        yield url
+        return
+    with _worker_database(_postgres_url()) as url:
+        engine = _sync_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    else:
-        path = tmp_path_factory.mktemp("db") / "test.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    upgrade(Settings(DATABASE_URL=url).sync_database_url)
-    return url
+        upgrade(Settings(DATABASE_URL=url).sync_database_url)
+        yield url
 
 
 def _empty_all_tables(url: str) -> None:

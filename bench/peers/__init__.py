@@ -70,7 +70,10 @@ def _venv_python(name: str) -> Path:
     )
     env = {**os.environ, "VIRTUAL_ENV": str(building)}
     subprocess.run(
-        [str(UV), "pip", "install", "--quiet", "--no-deps", "-r", str(requirements)],
+        [
+            *(str(UV), "pip", "install", "--quiet", "--no-deps", "--compile-bytecode"),
+            *("-r", str(requirements)),
+        ],
         check=True,
         env=env,
     )

@@ -104,7 +104,8 @@ async def test_engine_keeps_firing_after_the_store_loses_its_connection(
             killed = await conn.scalar(
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = :name"
+                    # This database's only: another xdist worker's are its own.
+                    "WHERE application_name = :name AND datname = current_database()"
                 ),
                 {"name": JOBSTORE_APPLICATION_NAME},
             )
