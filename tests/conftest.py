@@ -42,8 +42,12 @@ def _postgres_url() -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def _sync_url(url: str) -> str:
+    return Settings(DATABASE_URL=url).sync_database_url
+
+
 def _sync_engine(url: str, **options: Any) -> Engine:
-    return create_engine(Settings(DATABASE_URL=url).sync_database_url, **options)
+    return create_engine(_sync_url(url), **options)
 
 
 @contextmanager
@@ -75,7 +79,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if BACKEND != "postgresql":
         path = tmp_path_factory.mktemp("db") / "test.db"
         url = f"sqlite+aiosqlite:///{path}"
-        upgrade(Settings(DATABASE_URL=url).sync_database_url)
+        upgrade(_sync_url(url))
         yield url
         return
     with _worker_database(_postgres_url()) as url:
@@ -84,13 +88,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-        upgrade(Settings(DATABASE_URL=url).sync_database_url)
+        upgrade(_sync_url(url))
         yield url
 
 
 def _empty_all_tables(url: str) -> None:
-    sync = Settings(DATABASE_URL=url).sync_database_url
-    engine = create_engine(sync)
+    engine = _sync_engine(url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -69,14 +69,8 @@ def _venv_python(name: str) -> Path:
         [str(UV), "venv", "--quiet", "--python", sys.executable, str(building)], check=True
     )
     env = {**os.environ, "VIRTUAL_ENV": str(building)}
-    subprocess.run(
-        [
-            *(str(UV), "pip", "install", "--quiet", "--no-deps", "--compile-bytecode"),
-            *("-r", str(requirements)),
-        ],
-        check=True,
-        env=env,
-    )
+    install = [str(UV), "pip", "install", "--quiet", "--no-deps", "--compile-bytecode"]
+    subprocess.run([*install, "-r", str(requirements)], check=True, env=env)
     building.rename(venv)  # only a finished venv is ever used
     return interpreter
 
