@@ -46,6 +46,10 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
         self._loop = loop
         self._on_coalesced = on_coalesced
         self._futures: set[concurrent.futures.Future[list[JobExecutionEvent]]] = set()
+        # The runs' own tasks, on the loop. A cancelled future above is done at once,
+        # while its task still writes the run's row: waiting for a shutdown's cancelled
+        # runs means waiting for these.
+        self._tasks: set[asyncio.Task[list[JobExecutionEvent]]] = set()
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """As `BaseExecutor.submit_job`, under the job's instance limit (its overlap
@@ -104,7 +108,7 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
     def _track(
         self, job_id: str, run: Coroutine[Any, Any, list[JobExecutionEvent]]
     ) -> concurrent.futures.Future[list[JobExecutionEvent]]:
-        future = asyncio.run_coroutine_threadsafe(run, self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._as_task(run), self._loop)
 
         def done(f: concurrent.futures.Future[list[JobExecutionEvent]]) -> None:
             self._futures.discard(f)
@@ -121,12 +125,27 @@ class LocalExecutor(BaseExecutor):  # type: ignore[misc]
         future.add_done_callback(done)
         return future
 
+    async def _as_task(
+        self, run: Coroutine[Any, Any, list[JobExecutionEvent]]
+    ) -> list[JobExecutionEvent]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await run
+        finally:
+            self._tasks.discard(task)
+
     def shutdown(self, wait: bool = True) -> None:
         for future in list(self._futures):
             future.cancel()
 
     def running(self) -> set[asyncio.Future[list[JobExecutionEvent]]]:
-        return {asyncio.wrap_future(f, loop=self._loop) for f in list(self._futures)}
+        """What to wait for until every run has ended and written its row; called on
+        the loop. A run submitted but not begun yet is waited for by its future."""
+        return {asyncio.wrap_future(f, loop=self._loop) for f in list(self._futures)} | set(
+            self._tasks
+        )
 
 
 def _limit(job: Job) -> int:
