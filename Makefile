@@ -37,13 +37,12 @@ scheduler: install
 	$(VENV)/bin/reddit-bot scheduler
 
 # SQLite always; PostgreSQL as well when TEST_DATABASE_URL is set. Fails if either fails.
-# TEST_WORKERS=2 splits each run over two pytest-xdist workers, each on a database of its
-# own: the whole `.ci/run` took 28 minutes that way here, against 67 one test at a time.
-# It is not the default: in one of three such runs a timing-bound test (a shutdown's
-# grace) failed with the other worker beside it. The two databases' runs stay one after
-# the other: side by side, the same kind of tests (a leader's election, a shutdown's
-# grace) were seen to fail.
-TEST_WORKERS ?= 0
+# Each run on two pytest-xdist workers, each on a database of its own: the whole
+# `.ci/run` took 28 minutes that way here, against 67 one test at a time (most tests wait
+# on timers and processes). TEST_WORKERS=0 runs one test at a time. The two databases'
+# runs stay one after the other: side by side, tests of a leader's election and of a
+# shutdown's grace were seen to fail.
+TEST_WORKERS ?= 2
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 test: install-dev
 	$(PYTEST)
