@@ -15,7 +15,9 @@ beside the local executor (`EXECUTOR=local`: runs on the leader), on PostgreSQL 
   last.
 
 The jobs of `fire_lateness_1000` and `pool_publish` are in the job store before the leader
-starts (the API creates about 40 a second).
+starts (the API creates about 40 a second). A full run starts a pool of its own for
+each benchmark and executor; a smoke run (`PoolRun.quick_chains`) runs all three on
+one pool per executor, the publish batch due once the fire window has ended.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Pool:
             if broker
             else {"EXECUTOR": "local"}
         )
+        self.broker = broker
         self.workers: list[Child] = []
         self.proc: Proc = spawn("ours", url, workdir, scheduler_kind="ours-scheduler", **self.env)
 
@@ -92,6 +95,12 @@ class Pool:
                 if not child.alive() or time.monotonic() > deadline:
                     raise RuntimeError(f"a worker did not start:\n{child.tail()}")
                 time.sleep(0.1)
+
+    def stop_workers(self, concurrency: int) -> None:
+        """The workers stopped; the ones added next take `concurrency` runs each."""
+        _stop(self.workers, 60)
+        self.workers = []
+        self.env["WORKER_CONCURRENCY"] = str(concurrency)
 
     def check(self) -> None:
         self.proc.check()
@@ -166,23 +175,23 @@ def _stored_ahead(
     sizes: Sizes,
     workdir: Path,
     broker: str | None,
-    prefix: str,
-    batch: Callable[[str, float], JobBatch],
-) -> tuple[str, JobBatch, Pool]:
-    """A database holding `batch(prefix, first_fire)` and a pool started on it before
+    batches: Callable[[int, float], list[JobBatch]],
+) -> tuple[str, list[JobBatch], Pool]:
+    """A database holding `batches(attempt, first_fire)` and a pool started on it before
     that first fire (`bench.lead`: the lead grows with how long pools take to start)."""
 
-    def put(attempt: int, first_fire: float) -> tuple[str, JobBatch, Pool]:
+    def put(attempt: int, first_fire: float) -> tuple[str, list[JobBatch], Pool]:
         url = backend.prepare(EMPTY)
         try:
-            jobs = batch(attempt_prefix(prefix, attempt), first_fire)
-            _install(url, OURS, jobs)
+            jobs = batches(attempt, first_fire)
+            for batch in jobs:
+                _install(url, OURS, batch)
             return url, jobs, _start_pool(url, workdir, broker, sizes, WORKERS)
         except BaseException:
             backend.release(url)
             raise
 
-    def drop(late: tuple[str, JobBatch, Pool]) -> None:
+    def drop(late: tuple[str, list[JobBatch], Pool]) -> None:
         late[2].stop()
         backend.release(late[0])
 
@@ -191,35 +200,37 @@ def _stored_ahead(
         1,
         sizes.pool_lead_s,
         put,
-        lambda installed: installed[1].first_fire,
+        lambda installed: min(batch.first_fire for batch in installed[1]),
         drop,
     )
 
 
-def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> dict[str, Any]:
-    slots = round(sizes.pool_fire_duration_s / sizes.pool_fire_interval_s)
+def _fire_batch(sizes: Sizes, attempt: int, first_fire: float) -> JobBatch:
+    return JobBatch(
+        prefix=attempt_prefix("pfire_", attempt),
+        count=sizes.pool_fire_jobs,
+        first_fire=first_fire,
+        interval_s=sizes.pool_fire_interval_s,
+        stagger_s=sizes.pool_fire_interval_s / sizes.pool_fire_jobs,
+        runs=_slots(sizes),
+    )
 
-    def batch(prefix: str, first_fire: float) -> JobBatch:
-        return JobBatch(
-            prefix=prefix,
-            count=sizes.pool_fire_jobs,
-            first_fire=first_fire,
-            interval_s=sizes.pool_fire_interval_s,
-            stagger_s=sizes.pool_fire_interval_s / sizes.pool_fire_jobs,
-            runs=slots,
-        )
 
-    url, jobs, pool = _stored_ahead(backend, sizes, workdir, broker, "pfire_", batch)
-    try:
-        try:
-            end = jobs.first_fire + sizes.pool_fire_duration_s
-            time.sleep(max(0.0, end - time.time()))
-            rows = _wait_final(url, jobs.prefix, jobs.count * slots, sizes, end)
-            pool.check()
-        finally:
-            pool.stop()
-    finally:
-        backend.release(url)
+def _slots(sizes: Sizes) -> int:
+    return round(sizes.pool_fire_duration_s / sizes.pool_fire_interval_s)
+
+
+def _fire_end(sizes: Sizes, jobs: JobBatch) -> float:
+    return jobs.first_fire + sizes.pool_fire_duration_s
+
+
+def _fire_figures(url: str, pool: Pool, jobs: JobBatch, sizes: Sizes) -> dict[str, Any]:
+    """Once the batch's window has passed and its runs are final: start lateness and the
+    slots recorded."""
+    end = _fire_end(sizes, jobs)
+    time.sleep(max(0.0, end - time.time()))
+    rows = _wait_final(url, jobs.prefix, jobs.count * _slots(sizes), sizes, end)
+    pool.check()
     lateness, recorded = [], set()
     for row in rows:
         result = json_value(row.result)
@@ -231,30 +242,83 @@ def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> d
         "p50_ms": ms(percentile(lateness, 50)),
         "p99_ms": ms(percentile(lateness, 99)),
         "recorded": len(recorded),
-        "expected": jobs.count * slots,
+        "expected": jobs.count * _slots(sizes),
     }
 
 
-def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> float:
-    def batch(prefix: str, due: float) -> JobBatch:
-        return JobBatch(prefix=prefix, count=sizes.pool_publish_runs, first_fire=due)
+def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> dict[str, Any]:
+    def batches(attempt: int, first_fire: float) -> list[JobBatch]:
+        return [_fire_batch(sizes, attempt, first_fire)]
 
-    # Due at once, once the leader runs: the rate is timed from the first row to the last.
-    url, jobs, pool = _stored_ahead(backend, sizes, workdir, broker, "ppub_", batch)
+    url, (jobs,), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
     try:
         try:
-            rows = _wait_final(url, jobs.prefix, jobs.count, sizes, jobs.first_fire)
-            pool.check()
+            return _fire_figures(url, pool, jobs, sizes)
         finally:
             pool.stop()
     finally:
         backend.release(url)
-    # Broker: when each row was queued (and published right after); local: when each
-    # run started on the leader.
-    stamps = [(r.created_at if broker else r.started_at).timestamp() for r in rows]
+
+
+def _publish_batch(sizes: Sizes, attempt: int, due: float) -> JobBatch:
+    prefix = attempt_prefix("ppub_", attempt)
+    return JobBatch(prefix=prefix, count=sizes.pool_publish_runs, first_fire=due)
+
+
+def _publish_rate(url: str, pool: Pool, jobs: JobBatch, sizes: Sizes) -> float:
+    """Once the batch's runs are final: broker, rows queued (and published right after)
+    a second; local, runs started a second, from the first to the last."""
+    rows = _wait_final(url, jobs.prefix, jobs.count, sizes, jobs.first_fire)
+    pool.check()
+    stamps = [(r.created_at if pool.broker else r.started_at).timestamp() for r in rows]
     if len(stamps) < jobs.count:
         raise RuntimeError(f"only {len(stamps)} of {jobs.count} runs were recorded")
     return float(round(len(stamps) / max(max(stamps) - min(stamps), 1e-6), 1))
+
+
+def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> float:
+    def batches(attempt: int, due: float) -> list[JobBatch]:
+        return [_publish_batch(sizes, attempt, due)]
+
+    # Due at once, once the leader runs: the rate is timed from the first row to the last.
+    url, (jobs,), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
+    try:
+        try:
+            return _publish_rate(url, pool, jobs, sizes)
+        finally:
+            pool.stop()
+    finally:
+        backend.release(url)
+
+
+def fire_then_publish(
+    backend: Backend,
+    sizes: Sizes,
+    workdir: Path,
+    broker: str | None,
+    then: Callable[[Pool], None] | None = None,
+) -> tuple[dict[str, Any], float]:
+    """`fire` and `publish` on one pool (a smoke run's: one start of its processes
+    instead of two): the publish batch is due once the fire window has ended. `then`
+    runs on the same pool last."""
+
+    def batches(attempt: int, first_fire: float) -> list[JobBatch]:
+        fired = _fire_batch(sizes, attempt, first_fire)
+        due = _fire_end(sizes, fired) + sizes.settle_s
+        return [fired, _publish_batch(sizes, attempt, due)]
+
+    url, (fired, published), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
+    try:
+        try:
+            figures = _fire_figures(url, pool, fired, sizes)
+            rate = _publish_rate(url, pool, published, sizes)
+            if then is not None:
+                then(pool)
+            return figures, rate
+        finally:
+            pool.stop()
+    finally:
+        backend.release(url)
 
 
 def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
@@ -305,23 +369,27 @@ def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
     return float(round(len(done) / max(end - due, 1e-6), 2))
 
 
-def scaling(backend: Backend, sizes: Sizes, workdir: Path, broker: str) -> dict[str, Any]:
+def _scaling_rounds(pool: Pool, sizes: Sizes) -> dict[str, Any]:
     """`per_second_{1,2,3}` and `ratio_3_to_1`: the broker's workers added one by one."""
     figures: dict[str, Any] = {}
+    for workers in (1, 2, 3):
+        pool.add_workers(workers - len(pool.workers), sizes.wait_budget_s)
+        figures[f"per_second_{workers}"] = _sleep_round(pool, sizes, str(workers))
+    figures["ratio_3_to_1"] = round(figures["per_second_3"] / figures["per_second_1"], 2)
+    return figures
+
+
+def scaling(backend: Backend, sizes: Sizes, workdir: Path, broker: str) -> dict[str, Any]:
     url = backend.prepare(EMPTY)
     try:
         pool = Pool(url, workdir, broker, concurrency=sizes.pool_sleep_concurrency)
         try:
             pool.proc.wait_ready(sizes.wait_budget_s)
-            for workers in (1, 2, 3):
-                pool.add_workers(workers - len(pool.workers), sizes.wait_budget_s)
-                figures[f"per_second_{workers}"] = _sleep_round(pool, sizes, str(workers))
+            return _scaling_rounds(pool, sizes)
         finally:
             pool.stop()
     finally:
         backend.release(url)
-    figures["ratio_3_to_1"] = round(figures["per_second_3"] / figures["per_second_1"], 2)
-    return figures
 
 
 def scaling_local(backend: Backend, sizes: Sizes, workdir: Path) -> dict[str, Any]:
@@ -407,6 +475,26 @@ class PoolRun:
         rate = publish(self.backend, self.sizes, self.workdir, self._broker() if broker else None)
         self._put("pool_publish", {f"{side}_per_second": rate})
 
+    def _fire_then_publish(self, broker: bool) -> None:
+        side = "broker" if broker else "local"
+        log(f"{self.backend.name} pool: fire, publish, scaling, {side}")
+        scaled: dict[str, Any] = {}
+
+        def scaling_here(pool: Pool) -> None:
+            if pool.broker:
+                pool.stop_workers(self.sizes.pool_sleep_concurrency)
+                scaled.update(_scaling_rounds(pool, self.sizes))
+            else:
+                scaled["local_per_second"] = _sleep_round(pool, self.sizes, "local")
+
+        found, rate = fire_then_publish(
+            self.backend, self.sizes, self.workdir, self._broker() if broker else None, scaling_here
+        )
+        figures = {f"{side}_{k}": v for k, v in found.items() if k != "expected"}
+        self._put("fire_lateness_1000", {**figures, "expected": found["expected"]})
+        self._put("pool_publish", {f"{side}_per_second": rate})
+        self._put("pool_scaling", scaled)
+
     def _step(self, names: tuple[str, ...], body: Callable[[bool], None], broker: bool) -> Step:
         return functools.partial(self._guarded, names, functools.partial(body, broker))
 
@@ -426,6 +514,19 @@ class PoolRun:
             self._step(("fire_lateness_1000",), self._fire, False),
             self._step(("pool_scaling",), self._scaling, False),
             self._step(("pool_publish",), self._publish, False),
+        ]
+
+    def quick_chains(self) -> list[list[Step]]:
+        """A smoke run's two chains, with fewer processes started: all three benchmarks
+        on one pool per executor (`fire_then_publish`, then the scaling rounds)."""
+        every = tuple(self.results)
+        return [
+            [
+                functools.partial(self._guarded, every, self._start_rabbit),
+                self._step(every, self._fire_then_publish, True),
+                self.stop_rabbit,
+            ],
+            [self._step(every, self._fire_then_publish, False)],
         ]
 
     def steps(self) -> list[Step]:
