@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from app.core.config import Settings
 from app.main import create_app
@@ -34,6 +34,11 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# A page shows what the API answers, and beside the suite's other xdist worker the two
+# share two cores: a cancel's round trip through the leader and the page's refresh once
+# took longer than Playwright's default 5 s to show (PostgreSQL).
+expect.set_options(timeout=15_000)
 
 
 class LiveServer:
