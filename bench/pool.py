@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -205,6 +205,29 @@ def _stored_ahead(
     )
 
 
+M = TypeVar("M")
+
+
+def _measured(
+    backend: Backend,
+    sizes: Sizes,
+    workdir: Path,
+    broker: str | None,
+    batches: Callable[[int, float], list[JobBatch]],
+    measure: Callable[[str, Pool, list[JobBatch]], M],
+) -> M:
+    """`measure(url, pool, jobs)` on a pool started ahead of `batches` (`_stored_ahead`);
+    then the pool stopped and its database released."""
+    url, jobs, pool = _stored_ahead(backend, sizes, workdir, broker, batches)
+    try:
+        try:
+            return measure(url, pool, jobs)
+        finally:
+            pool.stop()
+    finally:
+        backend.release(url)
+
+
 def _fire_batch(sizes: Sizes, attempt: int, first_fire: float) -> JobBatch:
     return JobBatch(
         prefix=attempt_prefix("pfire_", attempt),
@@ -250,14 +273,14 @@ def fire(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -> d
     def batches(attempt: int, first_fire: float) -> list[JobBatch]:
         return [_fire_batch(sizes, attempt, first_fire)]
 
-    url, (jobs,), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
-    try:
-        try:
-            return _fire_figures(url, pool, jobs, sizes)
-        finally:
-            pool.stop()
-    finally:
-        backend.release(url)
+    return _measured(
+        backend,
+        sizes,
+        workdir,
+        broker,
+        batches,
+        lambda url, pool, jobs: _fire_figures(url, pool, jobs[0], sizes),
+    )
 
 
 def _publish_batch(sizes: Sizes, attempt: int, due: float) -> JobBatch:
@@ -281,14 +304,14 @@ def publish(backend: Backend, sizes: Sizes, workdir: Path, broker: str | None) -
         return [_publish_batch(sizes, attempt, due)]
 
     # Due at once, once the leader runs: the rate is timed from the first row to the last.
-    url, (jobs,), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
-    try:
-        try:
-            return _publish_rate(url, pool, jobs, sizes)
-        finally:
-            pool.stop()
-    finally:
-        backend.release(url)
+    return _measured(
+        backend,
+        sizes,
+        workdir,
+        broker,
+        batches,
+        lambda url, pool, jobs: _publish_rate(url, pool, jobs[0], sizes),
+    )
 
 
 def fire_then_publish(
@@ -307,18 +330,15 @@ def fire_then_publish(
         due = _fire_end(sizes, fired) + sizes.settle_s
         return [fired, _publish_batch(sizes, attempt, due)]
 
-    url, (fired, published), pool = _stored_ahead(backend, sizes, workdir, broker, batches)
-    try:
-        try:
-            figures = _fire_figures(url, pool, fired, sizes)
-            rate = _publish_rate(url, pool, published, sizes)
-            if then is not None:
-                then(pool)
-            return figures, rate
-        finally:
-            pool.stop()
-    finally:
-        backend.release(url)
+    def measure(url: str, pool: Pool, jobs: list[JobBatch]) -> tuple[dict[str, Any], float]:
+        fired, published = jobs
+        figures = _fire_figures(url, pool, fired, sizes)
+        rate = _publish_rate(url, pool, published, sizes)
+        if then is not None:
+            then(pool)
+        return figures, rate
+
+    return _measured(backend, sizes, workdir, broker, batches, measure)
 
 
 def _sleep_round(pool: Pool, sizes: Sizes, tag: str) -> float:
